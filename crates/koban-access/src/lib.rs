@@ -1,0 +1,309 @@
+//! Who may do what, and on whose data.
+//!
+//! koban's authorisation is deny-by-default and two-dimensional: a user's *roles* grant
+//! *actions*, and the user's organisation unit (plus any explicit grants) fixes the
+//! *scope* of prefectures whose data those actions may touch. This crate holds both
+//! halves as plain data and pure functions so that the policy can be read in one place
+//! and tested exhaustively; it does no I/O and knows nothing of HTTP or storage.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use koban_org::{PrefCode, Scope};
+use serde::{Deserialize, Serialize};
+
+/// The jobs people do in a police information system. Each is a role an account can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 110 call-taker (受付台).
+    CallTaker,
+    /// Dispatcher (指令台).
+    Dispatcher,
+    /// Officer in a patrol car or on foot.
+    FieldOfficer,
+    /// Query-centre operator (照会センター).
+    QueryOperator,
+    /// Records clerk who registers records.
+    RecordsClerk,
+    /// Crime analyst.
+    Analyst,
+    /// Auditor / security officer.
+    Auditor,
+    /// System administrator for the user's scope.
+    Administrator,
+}
+
+impl Role {
+    /// Every role, in a stable order (used by the demo and by exhaustive tests).
+    pub const ALL: [Role; 8] = [
+        Role::CallTaker,
+        Role::Dispatcher,
+        Role::FieldOfficer,
+        Role::QueryOperator,
+        Role::RecordsClerk,
+        Role::Analyst,
+        Role::Auditor,
+        Role::Administrator,
+    ];
+
+    /// The stable wire name, as stored and as sent over the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::CallTaker => "call_taker",
+            Role::Dispatcher => "dispatcher",
+            Role::FieldOfficer => "field_officer",
+            Role::QueryOperator => "query_operator",
+            Role::RecordsClerk => "records_clerk",
+            Role::Analyst => "analyst",
+            Role::Auditor => "auditor",
+            Role::Administrator => "administrator",
+        }
+    }
+
+    /// The name users know the role by.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Role::CallTaker => "受付",
+            Role::Dispatcher => "指令",
+            Role::FieldOfficer => "現場警察官",
+            Role::QueryOperator => "照会センター",
+            Role::RecordsClerk => "登録担当",
+            Role::Analyst => "分析官",
+            Role::Auditor => "監査",
+            Role::Administrator => "システム管理者",
+        }
+    }
+
+    /// Parses a wire name; unknown names are an error, never a default role.
+    pub fn parse(s: &str) -> Result<Role, AccessError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| AccessError::UnknownRole(s.chars().take(40).collect()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of roles as held by one account. Kept sorted and free of duplicates so that
+/// its text form (stored in the database and in audit events) is canonical.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Roles(BTreeSet<Role>);
+
+impl Roles {
+    /// Upper bound on the number of roles; there are only eight, so more means bad input.
+    pub const MAX: usize = Role::ALL.len();
+
+    pub fn new(roles: impl IntoIterator<Item = Role>) -> Roles {
+        Roles(roles.into_iter().collect())
+    }
+    pub fn contains(&self, r: Role) -> bool {
+        self.0.contains(&r)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
+        self.0.iter().copied()
+    }
+    /// Comma-separated wire names, e.g. `dispatcher,field_officer`.
+    pub fn to_csv(&self) -> String {
+        self.0
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    /// Parses the comma-separated form; the empty string is the empty set.
+    pub fn from_csv(s: &str) -> Result<Roles, AccessError> {
+        if s.is_empty() {
+            return Ok(Roles::default());
+        }
+        s.split(',')
+            .map(Role::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Roles)
+    }
+    /// Whether any held role grants the action. An empty role set grants nothing.
+    pub fn allows(&self, action: Action) -> bool {
+        self.0.iter().any(|r| role_allows(*r, action))
+    }
+}
+
+/// Everything the API lets a user attempt. New capabilities add variants here and a row
+/// in [`role_allows`]; a variant without a row is denied to everyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// See one's own session and change one's own password.
+    SelfService,
+    /// Read organisation units (stations, boxes) in scope.
+    OrgRead,
+    /// Create, change and import stations and boxes in scope.
+    OrgManage,
+    /// Read user accounts in scope.
+    UserRead,
+    /// Create, change, lock, unlock and disable accounts in scope.
+    UserManage,
+    /// Grant a user extra prefectures beyond their unit's scope.
+    GrantManage,
+    /// Register and disable command-room terminals.
+    TerminalManage,
+    /// Search the audit log.
+    AuditRead,
+    /// Fetch checkpoints and Merkle proofs of the audit log.
+    AuditProof,
+}
+
+impl Action {
+    /// Stable name used in audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::SelfService => "self_service",
+            Action::OrgRead => "org_read",
+            Action::OrgManage => "org_manage",
+            Action::UserRead => "user_read",
+            Action::UserManage => "user_manage",
+            Action::GrantManage => "grant_manage",
+            Action::TerminalManage => "terminal_manage",
+            Action::AuditRead => "audit_read",
+            Action::AuditProof => "audit_proof",
+        }
+    }
+
+    pub const ALL: [Action; 9] = [
+        Action::SelfService,
+        Action::OrgRead,
+        Action::OrgManage,
+        Action::UserRead,
+        Action::UserManage,
+        Action::GrantManage,
+        Action::TerminalManage,
+        Action::AuditRead,
+        Action::AuditProof,
+    ];
+}
+
+/// The role/action matrix. It is written as an exhaustive match on the action so that
+/// adding an action forces a decision here; the default for anything unlisted is "no".
+pub fn role_allows(role: Role, action: Action) -> bool {
+    use Role::*;
+    match action {
+        Action::SelfService | Action::OrgRead => true,
+        Action::OrgManage | Action::UserManage | Action::GrantManage | Action::TerminalManage => {
+            role == Administrator
+        }
+        // Auditors must be able to see who holds which account to review access; they
+        // cannot change anything.
+        Action::UserRead => matches!(role, Administrator | Auditor),
+        Action::AuditRead => role == Auditor,
+        Action::AuditProof => matches!(role, Auditor | Administrator),
+    }
+}
+
+/// The prefecture a piece of data belongs to, or `None` for national-level data
+/// (the NPA, bureaus, and accounts attached to them).
+pub type DataScope = Option<PrefCode>;
+
+/// Whether a user whose effective scope is `scope` may touch data belonging to `data`.
+/// National-level data is visible only to national-scope users: a bureau's staff see
+/// their prefectures, not the NPA's own records.
+pub fn scope_covers(scope: &Scope, data: DataScope) -> bool {
+    match data {
+        Some(p) => scope.covers(p),
+        None => scope.is_national(),
+    }
+}
+
+/// The user's effective scope: their unit's scope widened by explicit grants.
+pub fn effective_scope(unit_scope: &Scope, grants: &[PrefCode]) -> Scope {
+    if grants.is_empty() {
+        return unit_scope.clone();
+    }
+    unit_scope.union(&Scope::Prefectures(grants.iter().copied().collect()))
+}
+
+/// Errors of parsing access-control data.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AccessError {
+    #[error("unknown role `{0}`")]
+    UnknownRole(String),
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn roles_round_trip_and_reject_unknown() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()).unwrap(), r);
+        }
+        assert!(Role::parse("root").is_err());
+        assert!(Role::parse("").is_err());
+        assert!(Roles::from_csv("dispatcher,,auditor").is_err());
+        let rs = Roles::from_csv("auditor,dispatcher,auditor").unwrap();
+        assert_eq!(rs.to_csv(), "dispatcher,auditor");
+    }
+
+    #[test]
+    fn empty_role_set_is_denied_everything() {
+        for a in Action::ALL {
+            assert!(!Roles::default().allows(a), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn only_administrators_manage_and_only_auditors_read_the_log() {
+        for r in Role::ALL {
+            let admin = r == Role::Administrator;
+            assert_eq!(role_allows(r, Action::UserManage), admin);
+            assert_eq!(role_allows(r, Action::OrgManage), admin);
+            assert_eq!(role_allows(r, Action::TerminalManage), admin);
+            assert_eq!(role_allows(r, Action::AuditRead), r == Role::Auditor);
+            assert!(role_allows(r, Action::OrgRead));
+        }
+    }
+
+    #[test]
+    fn national_data_needs_national_scope() {
+        let kanagawa = Scope::Prefectures([PrefCode::parse("14").unwrap()].into());
+        assert!(!scope_covers(&kanagawa, None));
+        assert!(scope_covers(
+            &kanagawa,
+            Some(PrefCode::parse("14").unwrap())
+        ));
+        assert!(!scope_covers(
+            &kanagawa,
+            Some(PrefCode::parse("13").unwrap())
+        ));
+        assert!(scope_covers(&Scope::National, None));
+    }
+
+    proptest! {
+        #[test]
+        fn grants_only_widen(unit in 1u8..=47, grants in proptest::collection::vec(1u8..=47, 0..5), probe in 1u8..=47) {
+            let unit_scope = Scope::Prefectures([PrefCode::new(unit).unwrap()].into());
+            let g: Vec<PrefCode> = grants.iter().map(|n| PrefCode::new(*n).unwrap()).collect();
+            let eff = effective_scope(&unit_scope, &g);
+            let p = PrefCode::new(probe).unwrap();
+            prop_assert_eq!(eff.covers(p), probe == unit || grants.contains(&probe));
+            prop_assert!(!eff.is_national());
+        }
+
+        #[test]
+        fn role_sets_allow_iff_some_member_allows(mask in 0u8..=255) {
+            let roles = Roles::new(Role::ALL.into_iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, r)| r));
+            for a in Action::ALL {
+                prop_assert_eq!(roles.allows(a), roles.iter().any(|r| role_allows(r, a)));
+            }
+        }
+    }
+}

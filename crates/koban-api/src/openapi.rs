@@ -1,0 +1,358 @@
+//! The OpenAPI 3 description served at `/api/v1/openapi.json`.
+//!
+//! It is written by hand from [`OPERATIONS`], one row per route, so that the table is
+//! the single list of what the API offers; an integration test calls every row and
+//! checks the route exists and demands authentication where the row says so.
+
+use serde_json::{Value, json};
+
+/// One documented operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub method: &'static str,
+    /// Path under `/api/v1`, with `{name}` parameters.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// Whether a bearer token is required (everything but logon).
+    pub auth: bool,
+    /// Schema name of the JSON request body, if any (`csv` for a CSV upload).
+    pub body: Option<&'static str>,
+    /// Query parameters (all optional unless marked with a trailing `!`).
+    pub query: &'static [&'static str],
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    body: Option<&'static str>,
+    query: &'static [&'static str],
+) -> Operation {
+    Operation {
+        method,
+        path,
+        summary,
+        tag,
+        auth: true,
+        body,
+        query,
+    }
+}
+
+/// Every operation of the API.
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        auth: false,
+        ..op(
+            "post",
+            "/auth/login",
+            "Log on with password and TOTP code; returns a bearer token",
+            "auth",
+            Some("LoginRequest"),
+            &[],
+        )
+    },
+    op(
+        "post",
+        "/auth/logout",
+        "End the current session",
+        "auth",
+        None,
+        &[],
+    ),
+    op(
+        "get",
+        "/auth/session",
+        "The current session and user",
+        "auth",
+        None,
+        &[],
+    ),
+    op(
+        "put",
+        "/me/password",
+        "Change one's own password (ends all sessions)",
+        "auth",
+        Some("PasswordChange"),
+        &[],
+    ),
+    op("get", "/openapi.json", "This document", "meta", None, &[]),
+    op(
+        "get",
+        "/org/units",
+        "List organisation units in scope",
+        "org",
+        None,
+        &["kind", "parent_id", "after_id", "limit"],
+    ),
+    op(
+        "post",
+        "/org/units",
+        "Create a station, koban or chuzaisho",
+        "org",
+        Some("NewUnit"),
+        &[],
+    ),
+    op(
+        "post",
+        "/org/units/import",
+        "Import stations and boxes from CSV (all or nothing)",
+        "org",
+        Some("csv"),
+        &[],
+    ),
+    op(
+        "get",
+        "/org/units/{id}",
+        "One organisation unit",
+        "org",
+        None,
+        &[],
+    ),
+    op(
+        "patch",
+        "/org/units/{id}",
+        "Change a station or box",
+        "org",
+        Some("UnitPatch"),
+        &[],
+    ),
+    op(
+        "get",
+        "/users",
+        "List accounts in scope",
+        "users",
+        None,
+        &["unit_id", "after_username", "limit"],
+    ),
+    op(
+        "post",
+        "/users",
+        "Create an account; returns its TOTP secret once",
+        "users",
+        Some("NewUser"),
+        &[],
+    ),
+    op("get", "/users/{id}", "One account", "users", None, &[]),
+    op(
+        "patch",
+        "/users/{id}",
+        "Change an account (role changes end its sessions)",
+        "users",
+        Some("UserPatch"),
+        &[],
+    ),
+    op(
+        "post",
+        "/users/{id}/unlock",
+        "Unlock an account locked by failed logons",
+        "users",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/users/{id}/disable",
+        "Disable an account and end its sessions",
+        "users",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/users/{id}/enable",
+        "Re-enable a disabled account",
+        "users",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/users/{id}/reset-totp",
+        "Issue a new TOTP secret",
+        "users",
+        None,
+        &[],
+    ),
+    op(
+        "put",
+        "/users/{id}/password",
+        "Set a new password for an account",
+        "users",
+        Some("PasswordReset"),
+        &[],
+    ),
+    op(
+        "put",
+        "/users/{id}/grants/{pref}",
+        "Grant access to another prefecture's data",
+        "users",
+        None,
+        &[],
+    ),
+    op(
+        "delete",
+        "/users/{id}/grants/{pref}",
+        "Revoke a prefecture grant",
+        "users",
+        None,
+        &[],
+    ),
+    op(
+        "get",
+        "/terminals",
+        "List command-room terminals",
+        "terminals",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/terminals",
+        "Register a terminal; returns its key once",
+        "terminals",
+        Some("NewTerminal"),
+        &[],
+    ),
+    op(
+        "post",
+        "/terminals/{id}/disable",
+        "Disable a terminal",
+        "terminals",
+        None,
+        &[],
+    ),
+    op(
+        "get",
+        "/audit/events",
+        "Search the audit log (newest first)",
+        "audit",
+        None,
+        &[
+            "actor",
+            "object_type",
+            "object_id",
+            "action",
+            "from",
+            "to",
+            "before_seq",
+            "limit",
+        ],
+    ),
+    op(
+        "get",
+        "/audit/checkpoint",
+        "The latest signed checkpoint of the audit log",
+        "audit",
+        None,
+        &[],
+    ),
+    op(
+        "get",
+        "/audit/proofs/inclusion",
+        "RFC 9162 inclusion proof of one event",
+        "audit",
+        None,
+        &["seq!", "tree_size"],
+    ),
+    op(
+        "get",
+        "/audit/proofs/consistency",
+        "RFC 9162 consistency proof between two tree sizes",
+        "audit",
+        None,
+        &["first!", "second"],
+    ),
+];
+
+fn error_responses(auth: bool) -> Value {
+    let err = json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut r = json!({
+        "400": err, "404": err, "413": err, "415": err, "422": err, "503": err,
+    });
+    if auth {
+        r["401"] = err.clone();
+        r["403"] = err.clone();
+    }
+    r
+}
+
+/// The OpenAPI 3.0 document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for o in OPERATIONS {
+        let mut params: Vec<Value> = Vec::new();
+        for seg in o.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+            }
+        }
+        for q in o.query {
+            let (name, required) = match q.strip_suffix('!') {
+                Some(n) => (n, true),
+                None => (*q, false),
+            };
+            params.push(json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}}));
+        }
+        let mut responses = error_responses(o.auth);
+        responses["200"] = json!({"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}});
+        let mut operation = json!({
+            "summary": o.summary,
+            "tags": [o.tag],
+            "operationId": format!("{}{}", o.method, o.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "parameters": params,
+            "responses": responses,
+        });
+        if o.auth {
+            operation["security"] = json!([{"bearer": []}]);
+        } else {
+            operation["security"] = json!([]);
+            operation["responses"]["429"] = json!({"description": "Too many logon attempts"});
+        }
+        match o.body {
+            Some("csv") => {
+                operation["requestBody"] = json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}});
+            }
+            Some(schema) => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+            }
+            None => {}
+        }
+        let entry = paths
+            .entry(format!("/api/v1{}", o.path))
+            .or_insert_with(|| json!({}));
+        entry[o.method] = operation;
+    }
+    paths.insert("/healthz".into(), json!({"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}}));
+    paths.insert("/readyz".into(), json!({"get": {"summary": "Readiness (storage and audit log reachable)", "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}}));
+
+    let s = |props: Value, required: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": required});
+    let string = json!({"type": "string"});
+    let roles = json!({"type": "array", "items": {"type": "string", "enum": ["call_taker", "dispatcher", "field_officer", "query_operator", "records_clerk", "analyst", "auditor", "administrator"]}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "koban API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Police information & communications platform. Every call except logon needs a bearer token; every access to police data is recorded in a tamper-evident audit log. Errors have the shape {\"error\":{\"code\":\"…\",\"message\":\"…\",\"field\":\"…\"}}. State why you access data in the X-Koban-Purpose header where required."
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": s(json!({"error": s(json!({"code": string, "message": string, "field": string, "lines": {"type": "array", "items": {"type": "object"}}}), &["code", "message"])}), &["error"]),
+                "LoginRequest": s(json!({"username": string, "password": string, "totp_code": string, "terminal_key": string}), &["username", "password", "totp_code"]),
+                "PasswordChange": s(json!({"current_password": string, "new_password": string}), &["current_password", "new_password"]),
+                "PasswordReset": s(json!({"new_password": string}), &["new_password"]),
+                "NewUnit": s(json!({"id": string, "kind": {"type": "string", "enum": ["station", "koban", "chuzaisho"]}, "parent_id": string, "name_ja": string, "name_en": string, "pref_code": {"type": "string", "pattern": "^(0[1-9]|[1-3][0-9]|4[0-7])$"}, "latitude": {"type": "number"}, "longitude": {"type": "number"}, "address": string}), &["id", "kind", "parent_id", "name_ja", "name_en", "pref_code"]),
+                "UnitPatch": s(json!({"name_ja": string, "name_en": string, "latitude": {"type": "number"}, "longitude": {"type": "number"}, "address": string, "disabled": {"type": "boolean"}}), &[]),
+                "NewUser": s(json!({"username": string, "display_name": string, "unit_id": string, "roles": roles, "password": string, "allow_concurrent": {"type": "boolean"}}), &["username", "display_name", "unit_id", "roles", "password"]),
+                "UserPatch": s(json!({"display_name": string, "unit_id": string, "roles": roles, "allow_concurrent": {"type": "boolean"}}), &[]),
+                "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),
+            }
+        }
+    })
+}

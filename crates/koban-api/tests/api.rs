@@ -1,0 +1,999 @@
+//! End-to-end tests of the HTTP API against a real server on a random port, each run
+//! against SQLite and against PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Server;
+use koban_access::Role;
+use serde_json::{Value, json};
+
+const ROLES_ALL: &[Role] = &Role::ALL;
+
+async fn health_and_readiness(s: &Server) {
+    let (st, v) = s.call("get", "/healthz", None, None).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")));
+    let (st, v) = s.call("get", "/readyz", None, None).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.call("get", "/no/such/thing", None, None).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
+}
+both!(health_and_readiness);
+
+async fn login_session_logout(s: &Server) {
+    let u = s.user("dispatcher1", "pref-13", &[Role::Dispatcher]).await;
+    let t1 = s.login(&u).await;
+    let (st, v) = s.get("/api/v1/auth/session", &t1).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["user"]["username"], "dispatcher1");
+    assert_eq!(v["scope"], json!(["13"]));
+    assert_eq!(v["idle_timeout_s"], 1800);
+    // A second logon gives a fresh token; both stay valid because this account allows
+    // concurrent sessions.
+    let t2 = s.login(&u).await;
+    assert_ne!(t1, t2);
+    assert_eq!(s.get("/api/v1/auth/session", &t2).await.0, 200);
+    // Logout really ends the session.
+    let (st, _) = s.call("post", "/api/v1/auth/logout", Some(&t2), None).await;
+    assert_eq!(st, 204);
+    let (st, v) = s.get("/api/v1/auth/session", &t2).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    assert_eq!(s.get("/api/v1/auth/session", &t1).await.0, 200);
+    // Garbage tokens are refused without a server error.
+    for bad in [
+        "",
+        "x",
+        "kbn_",
+        "kbn_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "Bearer",
+    ] {
+        let (st, _) = s.get("/api/v1/auth/session", bad).await;
+        assert_eq!(st, 401, "{bad}");
+    }
+    let ok = s.audit_events("action=auth.login&actor=dispatcher1").await;
+    assert_eq!(ok.iter().filter(|e| e["result"] == "success").count(), 2);
+    let out = s.audit_events("action=auth.logout").await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["actor_name"], "dispatcher1");
+}
+both!(login_session_logout);
+
+async fn single_session_accounts_lose_the_old_session(s: &Server) {
+    let u = s.user("officer1", "pref-13", &[Role::FieldOfficer]).await;
+    // Make the account single-session through the admin API.
+    let admin = s.user("admin13", "pref-13", &[Role::Administrator]).await;
+    let ta = s.login(&admin).await;
+    let (st, v) = s
+        .call(
+            "patch",
+            &format!("/api/v1/users/{}", u.id),
+            Some(&ta),
+            Some(json!({"allow_concurrent": false})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let t1 = s.login(&u).await;
+    let t2 = s.login(&u).await;
+    assert_eq!(s.get("/api/v1/auth/session", &t1).await.0, 401);
+    assert_eq!(s.get("/api/v1/auth/session", &t2).await.0, 200);
+}
+both!(single_session_accounts_lose_the_old_session);
+
+async fn failed_logons_are_refused_alike_and_audited(s: &Server) {
+    let u = s.user("calltaker1", "pref-13", &[Role::CallTaker]).await;
+    let code = s.code(&u);
+    // Wrong password with a right code, right password with a wrong code, unknown user:
+    // all look the same to the client.
+    let r = s.login_raw(&u, "wrong-password-123", &code).await;
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_credentials");
+    let r = s.login_raw(&u, &u.password, "000000").await;
+    assert_eq!(r.status(), 401);
+    let ghost = common::TestUser {
+        username: "nobody".into(),
+        ..u.clone()
+    };
+    let r = s.login_raw(&ghost, &u.password, &code).await;
+    assert_eq!(r.status(), 401);
+    // A code works once: the successful logon consumes it, a replay fails.
+    let code = s.code(&u);
+    assert_eq!(s.login_raw(&u, &u.password, &code).await.status(), 200);
+    assert_eq!(s.login_raw(&u, &u.password, &code).await.status(), 401);
+    let failures = s.audit_events("action=auth.login").await;
+    let reasons: Vec<&str> = failures
+        .iter()
+        .filter(|e| e["result"] == "failure")
+        .filter_map(|e| e["detail"]["reason"].as_str())
+        .collect();
+    for r in ["bad_password", "bad_totp", "unknown_user"] {
+        assert!(reasons.contains(&r), "{r} missing from {reasons:?}");
+    }
+    let unknown = s.audit_events("actor=nobody").await;
+    assert_eq!(
+        unknown.len(),
+        1,
+        "a failed logon under an unknown name is findable by that name"
+    );
+}
+both!(failed_logons_are_refused_alike_and_audited);
+
+async fn five_failures_lock_until_an_administrator_unlocks(s: &Server) {
+    let u = s.user("clerk1", "pref-14", &[Role::RecordsClerk]).await;
+    for i in 1..=5 {
+        let code = s.code(&u);
+        let r = s.login_raw(&u, "not-the-password-9", &code).await;
+        let expect = if i < 5 { 401 } else { 423 };
+        assert_eq!(r.status(), expect, "attempt {i}");
+    }
+    // Locked even with the right password, and no automatic expiry.
+    s.clock.advance_s(24 * 3600);
+    let code = s.code(&u);
+    let r = s.login_raw(&u, &u.password, &code).await;
+    assert_eq!(r.status(), 423);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "account_locked");
+    assert_eq!(s.audit_events("action=auth.lockout").await.len(), 1);
+    // A Tokyo administrator cannot see, let alone unlock, a Kanagawa account.
+    let tokyo = s
+        .user("admin-tokyo", "pref-13", &[Role::Administrator])
+        .await;
+    let tt = s.login(&tokyo).await;
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/users/{}/unlock", u.id),
+            Some(&tt),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let admin = s
+        .user("admin-kanagawa", "pref-14", &[Role::Administrator])
+        .await;
+    let ta = s.login(&admin).await;
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/users/{}/unlock", u.id),
+            Some(&ta),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["locked"], false);
+    s.login(&u).await;
+    // Failures spread over more than 15 minutes do not lock.
+    for _ in 0..4 {
+        let code = s.code(&u);
+        assert_eq!(
+            s.login_raw(&u, "nope-nope-nope-1", &code).await.status(),
+            401
+        );
+    }
+    s.clock.advance_s(16 * 60);
+    let code = s.code(&u);
+    assert_eq!(
+        s.login_raw(&u, "nope-nope-nope-1", &code).await.status(),
+        401
+    );
+    s.login(&u).await;
+}
+both!(five_failures_lock_until_an_administrator_unlocks);
+
+async fn idle_and_absolute_session_limits(s: &Server) {
+    let u = s.user("analyst1", "pref-13", &[Role::Analyst]).await;
+    let t = s.login(&u).await;
+    s.clock.advance_s(29 * 60);
+    assert_eq!(
+        s.get("/api/v1/auth/session", &t).await.0,
+        200,
+        "activity within 30 minutes keeps it open"
+    );
+    s.clock.advance_s(31 * 60);
+    let (st, v) = s.get("/api/v1/auth/session", &t).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (401, Some("session_idle_timeout"))
+    );
+    assert_eq!(
+        s.get("/api/v1/auth/session", &t).await.0,
+        401,
+        "an idle session stays ended"
+    );
+    assert!(!s.audit_events("action=auth.session_end").await.is_empty());
+
+    // A registered command-room terminal exempt from the idle lock.
+    let admin = s.user("admin-t", "pref-13", &[Role::Administrator]).await;
+    let ta = s.login(&admin).await;
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/terminals",
+            Some(&ta),
+            Some(json!({"name": "指令台1", "unit_id": "pref-13", "idle_exempt": true})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let key = v["terminal_key"].as_str().unwrap().to_string();
+    let code = s.code(&u);
+    let r = s
+        .http
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"username": u.username, "password": u.password, "totp_code": code, "terminal_key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["session"]["idle_timeout_s"], Value::Null);
+    let te = v["token"].as_str().unwrap().to_string();
+    s.clock.advance_s(3 * 3600);
+    assert_eq!(
+        s.get("/api/v1/auth/session", &te).await.0,
+        200,
+        "exempt terminals do not idle-lock"
+    );
+    // …but the 12-hour limit holds for everyone.
+    s.clock.advance_s(9 * 3600);
+    let (st, v) = s.get("/api/v1/auth/session", &te).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (401, Some("session_expired"))
+    );
+    // An unknown terminal key fails the logon.
+    let code = s.code(&u);
+    let r = s
+        .http
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"username": u.username, "password": u.password, "totp_code": code, "terminal_key": "kbt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+both!(idle_and_absolute_session_limits);
+
+async fn role_changes_and_disabling_end_sessions(s: &Server) {
+    let admin = s.user("admin-r", "pref-13", &[Role::Administrator]).await;
+    let ta = s.login(&admin).await;
+    let u = s.user("changing", "pref-13", &[Role::CallTaker]).await;
+    let tu = s.login(&u).await;
+    let (st, v) = s
+        .call(
+            "patch",
+            &format!("/api/v1/users/{}", u.id),
+            Some(&ta),
+            Some(json!({"roles": ["dispatcher"]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(s.get("/api/v1/auth/session", &tu).await.0, 401);
+    let tu = s.login(&u).await;
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/users/{}/disable", u.id),
+            Some(&ta),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(s.get("/api/v1/auth/session", &tu).await.0, 401);
+    let code = s.code(&u);
+    let r = s.login_raw(&u, &u.password, &code).await;
+    assert_eq!(r.status(), 403);
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/users/{}/enable", u.id),
+            Some(&ta),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    s.login(&u).await;
+    // Own password change ends every session; the new password works.
+    let tu = s.login(&u).await;
+    let (st, v) = s
+        .call(
+            "put",
+            "/api/v1/me/password",
+            Some(&tu),
+            Some(json!({"current_password": u.password, "new_password": "password"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("password_too_short"))
+    );
+    let (st, v) = s
+        .call(
+            "put",
+            "/api/v1/me/password",
+            Some(&tu),
+            Some(json!({"current_password": u.password, "new_password": "p@ssw0rd2024"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("new_password")),
+        "{v}"
+    );
+    let (st, _) = s
+        .call(
+            "put",
+            "/api/v1/me/password",
+            Some(&tu),
+            Some(
+                json!({"current_password": u.password, "new_password": "夜勤明けの交番で飲むお茶"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(s.get("/api/v1/auth/session", &tu).await.0, 401);
+    let u2 = common::TestUser {
+        password: "夜勤明けの交番で飲むお茶".into(),
+        ..u
+    };
+    s.login(&u2).await;
+}
+both!(role_changes_and_disabling_end_sessions);
+
+/// Tokyo objects of every kind that has ids, for the cross-prefecture tests.
+struct TokyoObjects {
+    station: String,
+    user: String,
+    terminal: String,
+}
+
+async fn tokyo_objects(s: &Server) -> TokyoObjects {
+    let admin = s
+        .user("admin-tokyo-objs", "pref-13", &[Role::Administrator])
+        .await;
+    let ta = s.login(&admin).await;
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/org/units",
+            Some(&ta),
+            Some(json!({"id": "st-13-marunouchi", "kind": "station", "parent_id": "pref-13", "name_ja": "丸の内警察署", "name_en": "Marunouchi", "pref_code": "13", "latitude": 35.68, "longitude": 139.76})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let user = s
+        .user("tokyo-officer", "st-13-marunouchi", &[Role::FieldOfficer])
+        .await;
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/terminals",
+            Some(&ta),
+            Some(json!({"name": "指令台", "unit_id": "pref-13"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    TokyoObjects {
+        station: "st-13-marunouchi".into(),
+        user: user.id,
+        terminal: v["terminal"]["id"].as_str().unwrap().to_string(),
+    }
+}
+
+fn fill(path: &str, o: &TokyoObjects) -> String {
+    let id = if path.starts_with("/org/units/{id}") {
+        &o.station
+    } else if path.starts_with("/terminals/") {
+        &o.terminal
+    } else {
+        &o.user
+    };
+    path.replace("{id}", id).replace("{pref}", "13")
+}
+
+fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
+    match op.body {
+        None | Some("csv") => None,
+        Some("UnitPatch") => Some(json!({"name_en": "changed"})),
+        Some("UserPatch") => Some(json!({"display_name": "changed"})),
+        Some("PasswordReset") => Some(json!({"new_password": "a-very-long-new-passphrase"})),
+        Some(_) => Some(json!({})),
+    }
+}
+
+/// Every endpoint that takes an id answers 404 to a Kanagawa administrator (who holds
+/// every role) asking about a Tokyo object, the attempt is audited, and nothing changes.
+async fn other_prefectures_objects_are_not_found_on_every_endpoint(s: &Server) {
+    let o = tokyo_objects(s).await;
+    let k = s.user("kanagawa-all", "pref-14", ROLES_ALL).await;
+    let tk = s.login(&k).await;
+    let mut checked = 0;
+    for op in koban_api::openapi::OPERATIONS
+        .iter()
+        .filter(|op| op.path.contains("{id}"))
+    {
+        let path = format!("/api/v1{}", fill(op.path, &o));
+        let before = s.audit_size().await;
+        let (st, v) = s.call(op.method, &path, Some(&tk), sample_body(op)).await;
+        assert_eq!(st, 404, "{} {path}: {v}", op.method);
+        assert_eq!(v["error"]["code"], "not_found");
+        assert_eq!(
+            s.audit_size().await,
+            before + 1,
+            "{} {path} must be audited",
+            op.method
+        );
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} endpoints checked");
+    let denied = s.audit_events("actor=kanagawa-all").await;
+    assert!(denied.iter().filter(|e| e["result"] == "not_found").count() >= checked);
+    // Lists are scoped too: no Tokyo station, user or terminal shows up.
+    let (_, units) = s.get("/api/v1/org/units?kind=station", &tk).await;
+    assert!(units.as_array().unwrap().is_empty(), "{units}");
+    let (_, users) = s.get("/api/v1/users", &tk).await;
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["pref_code"] == "14"),
+        "{users}"
+    );
+    let (_, terms) = s.get("/api/v1/terminals", &tk).await;
+    assert!(terms.as_array().unwrap().is_empty());
+    // The Tokyo station is unchanged.
+    let tokyo = s.user("tokyo-reader", "pref-13", &[Role::Dispatcher]).await;
+    let tt = s.login(&tokyo).await;
+    let (st, v) = s
+        .get(&format!("/api/v1/org/units/{}", o.station), &tt)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["name_en"], "Marunouchi");
+    // A grant widens the scope: the national administrator grants Tokyo to the Kanagawa user.
+    let npa = s.user("npa-admin", "npa", &[Role::Administrator]).await;
+    let tn = s.login(&npa).await;
+    let (st, v) = s
+        .call(
+            "put",
+            &format!("/api/v1/users/{}/grants/13", k.id),
+            Some(&tn),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let tk = s.login(&k).await;
+    assert_eq!(
+        s.get(&format!("/api/v1/org/units/{}", o.station), &tk)
+            .await
+            .0,
+        200
+    );
+    // The Kanagawa administrator cannot grant Tokyo to anyone (outside their scope)…
+    let k2 = s.user("kanagawa-2", "pref-14", &[Role::Dispatcher]).await;
+    let tk2 = {
+        let ka = s
+            .user("kanagawa-admin-only", "pref-14", &[Role::Administrator])
+            .await;
+        s.login(&ka).await
+    };
+    let (st, _) = s
+        .call(
+            "put",
+            &format!("/api/v1/users/{}/grants/13", k2.id),
+            Some(&tk2),
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+}
+both!(other_prefectures_objects_are_not_found_on_every_endpoint);
+
+/// Every endpoint but logon refuses a request without a valid token.
+async fn every_endpoint_authenticates(s: &Server) {
+    let o = TokyoObjects {
+        station: "st-13-x".into(),
+        user: "usr_0".into(),
+        terminal: "trm_0".into(),
+    };
+    for op in koban_api::openapi::OPERATIONS {
+        let path = format!("/api/v1{}", fill(op.path, &o));
+        let (st, v) = s.call(op.method, &path, None, sample_body(op)).await;
+        if op.auth {
+            assert_eq!(st, 401, "{} {path}: {v}", op.method);
+        } else {
+            assert_ne!(st, 404, "{} {path} must exist", op.method);
+        }
+    }
+    let (st, _) = s
+        .call("get", "/api/v1/openapi.json", Some("kbn_garbage"), None)
+        .await;
+    assert_eq!(st, 401);
+}
+both!(every_endpoint_authenticates);
+
+/// Roles deny by default: each management endpoint refuses roles that lack it, and the
+/// refusal is audited as denied.
+async fn roles_deny_by_default(s: &Server) {
+    let ct = s
+        .user(
+            "ct",
+            "pref-13",
+            &[Role::CallTaker, Role::Dispatcher, Role::FieldOfficer],
+        )
+        .await;
+    let t = s.login(&ct).await;
+    let cases = [
+        ("get", "/api/v1/users"),
+        ("post", "/api/v1/users"),
+        ("get", "/api/v1/terminals"),
+        ("get", "/api/v1/audit/events"),
+        ("get", "/api/v1/audit/checkpoint"),
+        ("post", "/api/v1/org/units"),
+    ];
+    for (m, p) in cases {
+        let body = (m == "post").then(|| {
+            if p.contains("users") {
+                json!({"username": "x", "display_name": "x", "unit_id": "pref-13", "roles": ["auditor"], "password": "long-enough-password-1"})
+            } else {
+                json!({"id": "st-13-x", "kind": "station", "parent_id": "pref-13", "name_ja": "x", "name_en": "x", "pref_code": "13"})
+            }
+        });
+        let (st, v) = s.call(m, p, Some(&t), body).await;
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{m} {p}"
+        );
+    }
+    let denied = s.audit_events("actor=ct").await;
+    assert_eq!(
+        denied.iter().filter(|e| e["result"] == "denied").count(),
+        cases.len()
+    );
+    // Nothing was created.
+    let (st, _) = s
+        .call("get", "/api/v1/org/units/st-13-x", Some(&t), None)
+        .await;
+    assert_eq!(st, 404);
+}
+both!(roles_deny_by_default);
+
+/// Bad input: 4xx with a stable code naming the field, and nothing stored.
+async fn bad_input_is_refused_precisely(s: &Server) {
+    let admin = s.user("admin-b", "pref-13", &[Role::Administrator]).await;
+    let t = s.login(&admin).await;
+    let post = |body: String, ct: &'static str| {
+        let req = s
+            .http
+            .post(s.url("/api/v1/users"))
+            .bearer_auth(&t)
+            .header("content-type", ct)
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.unwrap())
+        }
+    };
+    let users_before = s.get("/api/v1/users", &t).await.1.as_array().unwrap().len();
+    let (st, v) = post("{not json".into(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let (st, v) = post(json!({"username": 5}).to_string(), "application/json").await;
+    assert_eq!(
+        (
+            st,
+            v["error"]["code"].as_str(),
+            v["error"]["field"].as_str()
+        ),
+        (422, Some("invalid_field"), Some("username"))
+    );
+    let good = json!({"username": "newuser", "display_name": "新 規", "unit_id": "pref-13", "roles": ["dispatcher"], "password": "a-decent-passphrase-42"});
+    let mut extra = good.clone();
+    extra["is_admin"] = json!(true);
+    let (st, v) = post(extra.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("is_admin")),
+        "{v}"
+    );
+    let mut bad_role = good.clone();
+    bad_role["roles"] = json!(["superuser"]);
+    let (st, v) = post(bad_role.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("roles[0]")),
+        "{v}"
+    );
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("unit_id");
+    let (st, v) = post(missing.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("unit_id")),
+        "{v}"
+    );
+    let (st, v) = post(good.to_string(), "text/plain").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let mut huge = good.clone();
+    huge["display_name"] = json!("x".repeat(100_000));
+    let (st, v) = post(huge.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let mut long_name = good.clone();
+    long_name["display_name"] = json!("x".repeat(101));
+    let (st, v) = post(long_name.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("display_name"))
+    );
+    let mut bad_user = good.clone();
+    bad_user["username"] = json!("Bad Name");
+    let (st, v) = post(bad_user.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("invalid_username"))
+    );
+    let mut weak = good.clone();
+    weak["password"] = json!("password123");
+    let (st, v) = post(weak.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("password_common")),
+        "{v}"
+    );
+    let mut bad_unit = good.clone();
+    bad_unit["unit_id"] = json!("pref-99");
+    let (st, v) = post(bad_unit.to_string(), "application/json").await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("unit_id")));
+    // Bad ids in paths and queries.
+    let (st, v) = s.get("/api/v1/users/not-an-id", &t).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (422, Some("invalid_id")));
+    let (st, v) = s.get("/api/v1/audit/proofs/inclusion?seq=abc", &t).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_query")),
+        "{v}"
+    );
+    let (st, v) = s.get("/api/v1/org/units?limit=-1", &t).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_query")),
+        "{v}"
+    );
+    let (st, v) = s.get("/api/v1/org/units?colour=red", &t).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("colour")),
+        "{v}"
+    );
+    // Nothing was written.
+    let users_after = s.get("/api/v1/users", &t).await.1.as_array().unwrap().len();
+    assert_eq!(users_before, users_after);
+    // Then the good request works, and a duplicate is a conflict.
+    let (st, v) = post(good.to_string(), "application/json").await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["totp_secret"].as_str().unwrap().len(), 32);
+    assert!(
+        v["totp_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    assert!(v["user"].get("password_hash").is_none());
+    let (st, v) = post(good.to_string(), "application/json").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("duplicate_username"))
+    );
+}
+both!(bad_input_is_refused_precisely);
+
+async fn stations_and_boxes(s: &Server) {
+    let admin = s.user("admin-o", "pref-14", &[Role::Administrator]).await;
+    let t = s.login(&admin).await;
+    let (st, v) = s.get("/api/v1/org/units?limit=1000", &t).await;
+    assert_eq!(st, 200);
+    assert_eq!(v.as_array().unwrap().len(), 60, "the built-in organisation");
+    let (_, v) = s.get("/api/v1/org/units/pref-13", &t).await;
+    assert_eq!(v["name_ja"], "警視庁");
+    let (_, v) = s.get("/api/v1/org/units/rpb-shikoku", &t).await;
+    assert_eq!(v["parent_id"], "rpb-chugoku-shikoku");
+    // Built-in units are read-only.
+    let (st, v) = s
+        .call(
+            "patch",
+            "/api/v1/org/units/pref-14",
+            Some(&t),
+            Some(json!({"name_en": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("builtin_unit"))
+    );
+    // Import: one bad line means nothing is stored, and every bad line is named.
+    let bad = "id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address\n\
+               st-14-kagacho,station,pref-14,加賀町警察署,Kagacho,14,35.44,139.64,\n\
+               kb-14-x,koban,st-14-kagacho,中華街交番,Chinatown,14,95.0,139.6,\n\
+               st-14-tokyo,station,pref-13,越境署,Cross,14,,,\n";
+    let r = s
+        .http
+        .post(s.url("/api/v1/org/units/import"))
+        .bearer_auth(&t)
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    let lines = v["error"]["lines"].as_array().unwrap();
+    assert_eq!(lines[0]["line"], 3, "{v}");
+    assert_eq!(lines[0]["field"], "latitude");
+    assert_eq!(
+        s.get("/api/v1/org/units/st-14-kagacho", &t).await.0,
+        404,
+        "nothing half-written"
+    );
+    let good = "id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address\n\
+                st-14-kagacho,station,pref-14,加賀町警察署,Kagacho,14,35.44,139.64,神奈川県横浜市中区\n\
+                kb-14-chinatown,koban,st-14-kagacho,中華街交番,Chinatown,14,35.44,139.64,\n";
+    let r = s
+        .http
+        .post(s.url("/api/v1/org/units/import"))
+        .bearer_auth(&t)
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, v) = s.get("/api/v1/org/units?parent_id=st-14-kagacho", &t).await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    // Importing into Tokyo is outside a Kanagawa administrator's scope.
+    let tokyo = "id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address\n\
+                 st-13-x,station,pref-13,x署,X,13,,,\n";
+    let r = s
+        .http
+        .post(s.url("/api/v1/org/units/import"))
+        .bearer_auth(&t)
+        .body(tokyo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // A koban must hang under a station of its own prefecture.
+    let (st, v) = s
+        .call("post", "/api/v1/org/units", Some(&t), Some(json!({"id": "kb-14-bad", "kind": "koban", "parent_id": "pref-14", "name_ja": "x", "name_en": "x", "pref_code": "14"})))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("invalid_parent"))
+    );
+    let (st, v) = s
+        .call(
+            "patch",
+            "/api/v1/org/units/kb-14-chinatown",
+            Some(&t),
+            Some(json!({"latitude": 10.0})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("latitude")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "patch",
+            "/api/v1/org/units/kb-14-chinatown",
+            Some(&t),
+            Some(json!({"name_en": "Yokohama Chinatown Koban"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["name_en"], "Yokohama Chinatown Koban");
+}
+both!(stations_and_boxes);
+
+async fn audit_log_answers_with_verifiable_proofs(s: &Server) {
+    let auditor = s.user("auditor13", "pref-13", &[Role::Auditor]).await;
+    let t = s.login(&auditor).await;
+    let (st, cp) = s.get("/api/v1/audit/checkpoint", &t).await;
+    assert_eq!(st, 200, "{cp}");
+    let size1 = cp["tree_size"].as_u64().unwrap();
+    let root1 = koban_audit::parse_hex_hash(cp["root_hash"].as_str().unwrap()).unwrap();
+    // The signature checks out with the published key over the published body.
+    let pk: [u8; 32] = data_encoding::BASE64
+        .decode(cp["public_key"].as_str().unwrap().as_bytes())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig = data_encoding::BASE64
+        .decode(cp["signature"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let checkpoint = koban_audit::Checkpoint {
+        origin: cp["origin"].as_str().unwrap().into(),
+        tree_size: size1,
+        root_hash: root1,
+        timestamp_us: cp["timestamp_us"].as_i64().unwrap(),
+    };
+    koban_audit::verify_checkpoint(&pk, &checkpoint, &sig).unwrap();
+    assert_eq!(
+        cp["signed_body"].as_str().unwrap().as_bytes(),
+        checkpoint.signed_body()
+    );
+    // More activity, then a consistency proof from the old head to the new one.
+    for _ in 0..5 {
+        s.get("/api/v1/auth/session", &t).await;
+    }
+    let (_, cp2) = s.get("/api/v1/audit/checkpoint", &t).await;
+    let size2 = cp2["tree_size"].as_u64().unwrap();
+    let root2 = koban_audit::parse_hex_hash(cp2["root_hash"].as_str().unwrap()).unwrap();
+    assert!(size2 > size1);
+    let (st, p) = s
+        .get(
+            &format!("/api/v1/audit/proofs/consistency?first={size1}&second={size2}"),
+            &t,
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let proof: Vec<koban_audit::Hash> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| koban_audit::parse_hex_hash(h.as_str().unwrap()).unwrap())
+        .collect();
+    koban_audit::verify_consistency(size1, size2, &root1, &root2, &proof).unwrap();
+    // Inclusion of an event found by search, against the signed root.
+    let events = s.audit_events("action=auth.login&actor=auditor13").await;
+    let seq = events[0]["seq"].as_u64().unwrap();
+    let (st, p) = s
+        .get(
+            &format!("/api/v1/audit/proofs/inclusion?seq={seq}&tree_size={size2}"),
+            &t,
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    let leaf = koban_audit::parse_hex_hash(p["leaf_hash"].as_str().unwrap()).unwrap();
+    let path: Vec<koban_audit::Hash> = p["audit_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| koban_audit::parse_hex_hash(h.as_str().unwrap()).unwrap())
+        .collect();
+    koban_audit::verify_inclusion(&leaf, seq, size2, &path, &root2).unwrap();
+    // Bad proof requests are clean 4xx.
+    let (st, _) = s
+        .get(
+            &format!("/api/v1/audit/proofs/inclusion?seq={}", size2 * 10),
+            &t,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s.get("/api/v1/audit/proofs/consistency?first=0", &t).await;
+    assert_eq!(st, 422);
+    // A prefecture auditor sees only their prefecture's events; time filters work.
+    let (st, evs) = s.get("/api/v1/audit/events?limit=1000", &t).await;
+    assert_eq!(st, 200);
+    assert!(
+        evs.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["scope_pref"] == "13"),
+        "{evs}"
+    );
+    let (_, none) = s
+        .get("/api/v1/audit/events?from=2999-01-01T00:00:00Z", &t)
+        .await;
+    assert!(none.as_array().unwrap().is_empty());
+    let (st, v) = s.get("/api/v1/audit/events?from=yesterday", &t).await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("from")));
+    // Events carry UTC times to the microsecond.
+    let time = evs[0]["time"].as_str().unwrap();
+    assert!(
+        time.ends_with('Z') && time.len() == "2026-01-01T00:00:00.000000Z".len(),
+        "{time}"
+    );
+}
+both!(audit_log_answers_with_verifiable_proofs);
+
+/// A storage failure in the middle of a request rolls back the action and its audit
+/// event together.
+async fn storage_failure_rolls_back_action_and_audit(s: &Server) {
+    let admin = s.user("admin-f", "pref-13", &[Role::Administrator]).await;
+    let t = s.login(&admin).await;
+    let before = s.audit_size().await;
+    // Make the audit insert of one particular action fail inside the database.
+    match s.db {
+        common::Db::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&s.url).await.unwrap();
+            sqlx::query("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events WHEN NEW.action = 'org.create' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+                .execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        common::Db::Postgres => {
+            let pool = sqlx::PgPool::connect(&s.url).await.unwrap();
+            sqlx::query("CREATE FUNCTION fail_audit() RETURNS trigger AS $$ BEGIN IF NEW.action = 'org.create' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
+                .execute(&pool).await.unwrap();
+            sqlx::query("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit()")
+                .execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+    let (st, v) = s
+        .call("post", "/api/v1/org/units", Some(&t), Some(json!({"id": "st-13-ghost", "kind": "station", "parent_id": "pref-13", "name_ja": "幽霊署", "name_en": "Ghost", "pref_code": "13"})))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (503, Some("storage_unavailable")),
+        "{v}"
+    );
+    let (st, _) = s.get("/api/v1/org/units/st-13-ghost", &t).await;
+    assert_eq!(
+        st, 404,
+        "the station must not exist without its audit event"
+    );
+    // Exactly one event was added since: the audit of that failed GET (not the create).
+    let events = s
+        .audit_events("object_type=org_unit&object_id=st-13-ghost")
+        .await;
+    assert!(
+        events.iter().all(|e| e["action"] != "org.create"),
+        "{events:?}"
+    );
+    assert!(s.audit_size().await >= before + 1);
+}
+both!(storage_failure_rolls_back_action_and_audit);
+
+async fn openapi_document(s: &Server) {
+    let u = s.user("reader", "pref-13", &[Role::Analyst]).await;
+    let t = s.login(&u).await;
+    let (st, v) = s.get("/api/v1/openapi.json", &t).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["openapi"], "3.0.3");
+    for op in koban_api::openapi::OPERATIONS {
+        let p = format!("/api/v1{}", op.path);
+        assert!(
+            v["paths"][&p][op.method].is_object(),
+            "{p} {} undocumented",
+            op.method
+        );
+    }
+}
+both!(openapi_document);
+
+#[tokio::test]
+async fn login_is_rate_limited_per_client() {
+    let s = Server::start_with(
+        common::Db::Sqlite,
+        koban_api::RateLimit {
+            burst: 3,
+            per_minute: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let u = s.user("limited", "pref-13", &[Role::Analyst]).await;
+    for _ in 0..3 {
+        let r = s.login_raw(&u, "wrong-password-x1", "123456").await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = s.login_raw(&u, &u.password, "123456").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    s.stop().await;
+}

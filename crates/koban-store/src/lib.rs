@@ -1,0 +1,377 @@
+//! Storage for koban: one repository interface, two implementations.
+//!
+//! SQLite (one file in the data directory, WAL, foreign keys on) is the embedded default;
+//! PostgreSQL is the server database. Each backend has its own migrations under
+//! `migrations/<backend>/`, applied and versioned at start-up. The rest of koban sees only
+//! the [`Store`] and [`Tx`] traits.
+//!
+//! Everything that changes police data, and the audit event that records the change, is
+//! written through one [`Tx`]: a database transaction that commits both or neither. There
+//! is deliberately no way to write outside a transaction.
+//!
+//! The SQL text is shared between the backends wherever the dialects agree (both accept
+//! `$n` placeholders, `RETURNING` and `ON CONFLICT`); the [`impl_tx!`] macro stamps the same
+//! method bodies onto each backend's transaction type so the two cannot drift apart.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use koban_access::Roles;
+use koban_audit::{AuditEvent, Checkpoint, Hash, StoredCheckpoint, StoredEvent};
+use koban_org::{OrgUnit, PrefCode, UnitKind};
+
+mod macros;
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::{SqliteStore, SqliteSync};
+
+/// Upper bound on rows one list query returns; callers page with cursors beyond it.
+pub const MAX_PAGE_ROWS: u32 = 1000;
+
+/// Errors from storage. Constraint violations are told apart because the service layer
+/// turns them into precise client errors (a duplicate username is the client's problem,
+/// a broken disk is not).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a record with this {constraint} already exists")]
+    Duplicate { constraint: String },
+    #[error("a referenced record does not exist ({0})")]
+    ForeignKey(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database URL or options: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Sorts a driver error into the variants above. Both SQLite and PostgreSQL report
+    /// the standard error kinds through sqlx, so one mapping serves both backends.
+    pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    return StoreError::Duplicate {
+                        constraint: db.constraint().unwrap_or("key").to_string(),
+                    };
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    return StoreError::ForeignKey(db.message().to_string());
+                }
+                _ => {}
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// Which implementation is behind a [`Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// An organisation unit as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitRow {
+    pub unit: OrgUnit,
+    pub builtin: bool,
+    pub disabled: bool,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+/// Which units to list. `prefs: None` means no prefecture restriction (national scope);
+/// `Some(list)` restricts stations and boxes to those prefectures, while built-in units
+/// (the organisation chart itself) are always listed.
+#[derive(Clone, Debug, Default)]
+pub struct UnitFilter {
+    pub prefs: Option<Vec<PrefCode>>,
+    pub kind: Option<UnitKind>,
+    pub parent_id: Option<String>,
+    pub after_id: Option<String>,
+    pub limit: u32,
+}
+
+/// A user account as stored.
+#[derive(Clone, PartialEq)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub unit_id: String,
+    pub pref_code: Option<PrefCode>,
+    pub roles: Roles,
+    pub password_hash: String,
+    pub totp_secret: String,
+    pub totp_last_step: Option<i64>,
+    pub failed_count: u32,
+    pub failed_window_start_us: Option<i64>,
+    pub locked_at_us: Option<i64>,
+    pub disabled_at_us: Option<i64>,
+    pub allow_concurrent: bool,
+    pub last_login_us: Option<i64>,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+impl fmt::Debug for UserRow {
+    // The password hash and TOTP secret never reach logs, even by accident.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("unit_id", &self.unit_id)
+            .field("roles", &self.roles)
+            .field("locked_at_us", &self.locked_at_us)
+            .field("disabled_at_us", &self.disabled_at_us)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which users to list.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// `None`: every user (national scope). `Some(list)`: users whose prefecture is in it.
+    pub prefs: Option<Vec<PrefCode>>,
+    pub unit_id: Option<String>,
+    pub after_username: Option<String>,
+    pub limit: u32,
+}
+
+/// A command-room terminal that may be exempt from the idle lock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TerminalRow {
+    pub id: String,
+    pub name: String,
+    pub unit_id: String,
+    pub pref_code: Option<PrefCode>,
+    pub key_hash: Vec<u8>,
+    pub idle_exempt: bool,
+    pub created_at_us: i64,
+    pub disabled_at_us: Option<i64>,
+}
+
+/// A login session. Only the hash of the bearer token is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionRow {
+    pub token_hash: Vec<u8>,
+    pub id: String,
+    pub user_id: String,
+    pub created_at_us: i64,
+    pub last_seen_us: i64,
+    pub ended_at_us: Option<i64>,
+    pub end_reason: Option<String>,
+    pub terminal_id: Option<String>,
+    pub idle_exempt: bool,
+    pub client_addr: Option<String>,
+}
+
+/// The signed head of the audit log plus the append state needed for the next event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditHead {
+    pub tree_size: u64,
+    pub frontier: Vec<u8>,
+    pub root_hash: Hash,
+    pub timestamp_us: i64,
+    pub origin: String,
+    pub key_id: String,
+    pub signature: Vec<u8>,
+    pub last_checkpoint_size: u64,
+    pub last_checkpoint_us: i64,
+}
+
+impl AuditHead {
+    /// The head as a checkpoint, for the verifier: it is signed like any other.
+    pub fn as_checkpoint(&self) -> StoredCheckpoint {
+        StoredCheckpoint {
+            checkpoint: Checkpoint {
+                origin: self.origin.clone(),
+                tree_size: self.tree_size,
+                root_hash: self.root_hash,
+                timestamp_us: self.timestamp_us,
+            },
+            key_id: self.key_id.clone(),
+            signature: self.signature.clone(),
+        }
+    }
+}
+
+/// An audit-log search. All given conditions must hold.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// `None`: all events (national scope). `Some(list)`: events about those prefectures.
+    pub prefs: Option<Vec<PrefCode>>,
+    pub actor: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub action: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    /// Newest first; `before_seq` continues a previous page.
+    pub before_seq: Option<u64>,
+    pub limit: u32,
+}
+
+/// A storage backend. Cheap to clone behind an `Arc`; shared by every request.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    fn backend(&self) -> Backend;
+    /// Starts a read-write transaction. On SQLite this takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading a read lock.
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The applied migration versions, oldest first.
+    async fn migrations(&self) -> Result<Vec<i64>, StoreError>;
+    /// Committed audit events with `seq >= from_seq`, in order, at most `limit`.
+    /// Read outside any transaction, for verification and for the proof cache.
+    async fn audit_events_from(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Committed leaf hashes with `seq >= from_seq`, in order, at most `limit`.
+    async fn audit_leaves_from(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Hash)>, StoreError>;
+    /// Every stored checkpoint, ascending by size.
+    async fn audit_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    /// The committed signed head, if any event was ever written.
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+    /// Public keys recorded for checkpoint signatures: `(key_id, public key)`.
+    async fn audit_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Closes the pool, waiting for connections to finish.
+    async fn close(&self);
+}
+
+/// One database transaction. Dropping it without [`Tx::commit`] rolls everything back.
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    // Organisation units.
+    async fn insert_unit(&mut self, row: &UnitRow) -> Result<(), StoreError>;
+    async fn get_unit(&mut self, id: &str) -> Result<Option<UnitRow>, StoreError>;
+    async fn update_unit(&mut self, row: &UnitRow) -> Result<(), StoreError>;
+    async fn list_units(&mut self, filter: &UnitFilter) -> Result<Vec<UnitRow>, StoreError>;
+    async fn count_units(&mut self) -> Result<u64, StoreError>;
+
+    // Users.
+    async fn insert_user(&mut self, row: &UserRow) -> Result<(), StoreError>;
+    async fn get_user(&mut self, id: &str) -> Result<Option<UserRow>, StoreError>;
+    async fn get_user_by_username(&mut self, username: &str)
+    -> Result<Option<UserRow>, StoreError>;
+    async fn update_user(&mut self, row: &UserRow) -> Result<(), StoreError>;
+    async fn list_users(&mut self, filter: &UserFilter) -> Result<Vec<UserRow>, StoreError>;
+    async fn user_grants(&mut self, user_id: &str) -> Result<Vec<PrefCode>, StoreError>;
+    async fn put_grant(
+        &mut self,
+        user_id: &str,
+        pref: PrefCode,
+        by: &str,
+        at_us: i64,
+    ) -> Result<bool, StoreError>;
+    async fn delete_grant(&mut self, user_id: &str, pref: PrefCode) -> Result<bool, StoreError>;
+
+    // Terminals.
+    async fn insert_terminal(&mut self, row: &TerminalRow) -> Result<(), StoreError>;
+    async fn get_terminal(&mut self, id: &str) -> Result<Option<TerminalRow>, StoreError>;
+    async fn get_terminal_by_key(
+        &mut self,
+        key_hash: &[u8],
+    ) -> Result<Option<TerminalRow>, StoreError>;
+    async fn list_terminals(
+        &mut self,
+        prefs: Option<&[PrefCode]>,
+    ) -> Result<Vec<TerminalRow>, StoreError>;
+    async fn disable_terminal(&mut self, id: &str, at_us: i64) -> Result<(), StoreError>;
+
+    // Sessions.
+    async fn insert_session(&mut self, row: &SessionRow) -> Result<(), StoreError>;
+    async fn get_session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError>;
+    async fn touch_session(&mut self, token_hash: &[u8], now_us: i64) -> Result<(), StoreError>;
+    async fn end_session(
+        &mut self,
+        token_hash: &[u8],
+        now_us: i64,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+    /// Ends every open session of a user; returns how many were open.
+    async fn end_user_sessions(
+        &mut self,
+        user_id: &str,
+        now_us: i64,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
+
+    // The audit log.
+    /// The head, locked against other writers until this transaction ends (PostgreSQL
+    /// `FOR UPDATE`; SQLite already holds the database write lock).
+    async fn audit_head_for_update(&mut self) -> Result<Option<AuditHead>, StoreError>;
+    async fn put_audit_head(&mut self, head: &AuditHead) -> Result<(), StoreError>;
+    async fn insert_audit_event(&mut self, ev: &StoredEvent) -> Result<(), StoreError>;
+    async fn insert_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<(), StoreError>;
+    async fn put_audit_key(
+        &mut self,
+        key_id: &str,
+        public_key: &[u8],
+        at_us: i64,
+    ) -> Result<(), StoreError>;
+    async fn search_audit(&mut self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Connects to the database named by `url`: `sqlite://PATH` or `postgres://…`, runs the
+/// backend's migrations and returns the store.
+pub async fn connect(
+    url: &str,
+    sqlite_sync: SqliteSync,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(std::sync::Arc::new(
+            SqliteStore::open(std::path::Path::new(path), sqlite_sync).await?,
+        ))
+    } else {
+        Err(StoreError::Config(
+            "database URL must start with postgres:// or sqlite://".into(),
+        ))
+    }
+}
+
+pub(crate) fn hash32(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+pub(crate) fn pref_opt(s: Option<String>) -> Result<Option<PrefCode>, StoreError> {
+    s.map(|s| PrefCode::parse(&s).map_err(|e| StoreError::Corrupt(format!("prefecture code: {e}"))))
+        .transpose()
+}
+
+pub(crate) fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative")))
+}
+
+pub(crate) fn i64_of(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} exceeds i64")))
+}

@@ -1,0 +1,153 @@
+//! `koban demo`: a data directory with sample stations and one account per role, so a
+//! newcomer can log on and look around within a minute.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use koban_access::Role;
+use koban_service::NewUser;
+use koban_store::SqliteSync;
+
+use crate::{DemoArgs, StorageArgs};
+
+/// File in a demo data directory that keeps the demo logons, so that a second
+/// `koban demo` can print them again. Only demo directories have one.
+const CREDENTIALS_FILE: &str = "demo-credentials.txt";
+
+/// Sample stations and boxes in Tokyo and Kanagawa (positions approximate).
+const DEMO_UNITS_CSV: &str = "\
+id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address
+st-13-marunouchi,station,pref-13,丸の内警察署,Marunouchi Police Station,13,35.6843,139.7640,東京都千代田区有楽町1丁目
+st-13-kojimachi,station,pref-13,麹町警察署,Kojimachi Police Station,13,35.6840,139.7450,東京都千代田区麹町1丁目
+st-13-shinjuku,station,pref-13,新宿警察署,Shinjuku Police Station,13,35.6930,139.6960,東京都新宿区西新宿6丁目
+st-13-ome,station,pref-13,青梅警察署,Ome Police Station,13,35.7880,139.2750,東京都青梅市
+kb-13-tokyo-station,koban,st-13-marunouchi,東京駅丸の内口交番,Tokyo Station Marunouchi Koban,13,35.6813,139.7660,
+kb-13-kabukicho,koban,st-13-shinjuku,歌舞伎町交番,Kabukicho Koban,13,35.6950,139.7020,
+cz-13-nippara,chuzaisho,st-13-ome,日原駐在所,Nippara Residential Police Box,13,35.8490,139.0580,
+st-14-kagacho,station,pref-14,加賀町警察署,Kagacho Police Station,14,35.4437,139.6444,神奈川県横浜市中区
+st-14-isezakicho,station,pref-14,伊勢佐木警察署,Isezakicho Police Station,14,35.4416,139.6300,神奈川県横浜市中区
+kb-14-chinatown,koban,st-14-kagacho,中華街交番,Chinatown Koban,14,35.4430,139.6460,
+";
+
+/// The demo accounts: (username, display name, unit, roles).
+const DEMO_USERS: &[(&str, &str, &str, &[Role])] = &[
+    ("calltaker", "受付 花子", "pref-13", &[Role::CallTaker]),
+    ("dispatcher", "指令 太郎", "pref-13", &[Role::Dispatcher]),
+    (
+        "officer",
+        "巡査 一郎",
+        "st-13-marunouchi",
+        &[Role::FieldOfficer],
+    ),
+    ("query", "照会 次郎", "pref-13", &[Role::QueryOperator]),
+    ("clerk", "登録 三郎", "pref-13", &[Role::RecordsClerk]),
+    ("analyst", "分析 四郎", "pref-13", &[Role::Analyst]),
+    ("auditor", "監査 五郎", "pref-13", &[Role::Auditor]),
+    ("admin", "管理 六郎", "pref-13", &[Role::Administrator]),
+    (
+        "kanagawa-admin",
+        "神奈川 管理",
+        "pref-14",
+        &[Role::Administrator],
+    ),
+    ("npa-auditor", "警察庁 監査", "npa", &[Role::Auditor]),
+];
+
+/// A random password of 20 characters in groups, strong and easy to read out.
+pub fn generate_password() -> Result<String> {
+    let bytes = koban_auth::token::random_id_bytes::<12>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase();
+    let groups: Vec<&str> = text
+        .as_bytes()
+        .chunks(5)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    Ok(groups.join("-"))
+}
+
+pub async fn run(args: DemoArgs) -> Result<ExitCode> {
+    let storage = StorageArgs {
+        data: args.data.clone(),
+        database: None,
+        sqlite_sync: SqliteSync::Full,
+        fips: false,
+        audit_origin: "koban-demo".into(),
+    };
+    let creds_path = args.data.join(CREDENTIALS_FILE);
+    let (koban, _) = crate::open(&storage).await?;
+    let text = if creds_path.exists() {
+        std::fs::read_to_string(&creds_path)
+            .with_context(|| format!("reading {}", creds_path.display()))?
+    } else {
+        let who = "system:demo";
+        koban
+            .system_import_units(who, DEMO_UNITS_CSV.as_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("loading demo stations: {e}"))?;
+        let mut text = String::from(
+            "username         password                 TOTP secret                         roles\n",
+        );
+        for (username, name, unit, roles) in DEMO_USERS {
+            let password = generate_password()?;
+            let created = koban
+                .system_create_user(
+                    who,
+                    NewUser {
+                        username: (*username).into(),
+                        display_name: (*name).into(),
+                        unit_id: (*unit).into(),
+                        roles: roles.to_vec(),
+                        password: password.clone(),
+                        allow_concurrent: true,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("creating demo user {username}: {e}"))?;
+            let role_names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            let _ = writeln!(
+                text,
+                "{:<16} {:<24} {:<35} {} @ {}",
+                username,
+                password,
+                created.totp_secret,
+                role_names.join(","),
+                unit
+            );
+        }
+        write_private(&creds_path, &text)?;
+        text
+    };
+    println!("koban demo — data directory {}\n", args.data.display());
+    println!("{text}");
+    println!("Log on (the TOTP code changes every 30 s; each code works once):");
+    println!("  CODE=$(koban totp-code --secret <TOTP secret>)");
+    println!(
+        "  curl -s http://{}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"username\":\"admin\",\"password\":\"<password>\",\"totp_code\":\"'$CODE'\"}}'",
+        args.listen
+    );
+    println!(
+        "Then send the returned token as 'Authorization: Bearer <token>'. API description: /api/v1/openapi.json\n"
+    );
+    if args.no_serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::serve(koban, &args.listen, None).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}

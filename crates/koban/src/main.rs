@@ -1,0 +1,449 @@
+//! `koban`: the one binary. A thin shell over the library crates: it parses the command
+//! line, opens storage, and hands over to the API server, the service layer or a tool.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use koban_access::Role;
+use koban_auth::password::HashAlgorithm;
+use koban_service::{AccountChange, Config, Koban, NewUser, SystemClock};
+use koban_store::{SqliteSync, Store};
+
+mod bench;
+mod demo;
+
+/// Name of the SQLite database file inside the data directory.
+const SQLITE_FILE: &str = "koban.sqlite3";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "koban",
+    version,
+    about = "koban — police information & communications platform"
+)]
+struct Cli {
+    /// Log format for operational logs on stderr (the audit log is separate, in the database).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Manage user accounts from the server console.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Work with the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Import reference data.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Create a demo data directory (sample stations, one user per role) and serve it.
+    Demo(DemoArgs),
+    /// Measure performance; each benchmark prints its result as a final JSON line.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Print the current TOTP code for a secret (for demos and scripted tests).
+    TotpCode {
+        /// The base32 secret shown when the account was created.
+        #[arg(long)]
+        secret: String,
+    },
+}
+
+/// Where koban keeps its data.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Data directory: the audit signing key, and the SQLite database unless --database is given.
+    #[arg(long, env = "KOBAN_DATA")]
+    data: PathBuf,
+    /// PostgreSQL URL (postgres://user@host/db); without it, SQLite in the data directory.
+    #[arg(long, env = "KOBAN_DATABASE")]
+    database: Option<String>,
+    /// SQLite durability: full (every commit reaches the disk) or normal (WAL; survives a
+    /// crash of koban, not of the machine).
+    #[arg(long, default_value = "full")]
+    sqlite_sync: SqliteSync,
+    /// Hash passwords with PBKDF2-HMAC-SHA256 (600,000 iterations) instead of Argon2id.
+    #[arg(long)]
+    fips: bool,
+    /// Name of this audit log in signed checkpoints.
+    #[arg(long, default_value = "koban")]
+    audit_origin: String,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8110")]
+    listen: String,
+    /// PEM certificate chain; with --tls-key, serve HTTPS only.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account. Prints its TOTP enrolment; the password comes from stdin
+    /// (--password-stdin) or is generated and printed.
+    Add {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// Organisation unit id, e.g. pref-13 or st-13-marunouchi.
+        #[arg(long)]
+        unit: String,
+        /// Role (repeatable): call_taker, dispatcher, field_officer, query_operator,
+        /// records_clerk, analyst, auditor, administrator.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        allow_concurrent: bool,
+    },
+    /// Unlock an account locked by failed logons.
+    Unlock {
+        #[command(flatten)]
+        storage: StorageArgs,
+        username: String,
+    },
+    /// Disable an account and end its sessions.
+    Disable {
+        #[command(flatten)]
+        storage: StorageArgs,
+        username: String,
+    },
+    /// Re-enable a disabled account.
+    Enable {
+        #[command(flatten)]
+        storage: StorageArgs,
+        username: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the Merkle tree from storage and check every event and checkpoint.
+    /// Exits 0 when intact, 1 naming the first bad event when not, 2 on other errors.
+    Verify {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Import stations, koban and chuzaisho from CSV
+    /// (id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address). All rows or none.
+    Stations {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Demo data directory (created if missing; reused if it holds a demo).
+    #[arg(long, default_value = "demo-data")]
+    data: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8110")]
+    listen: String,
+    /// Set everything up and print the logons, but do not serve.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let (koban, _) = open(&args.storage).await?;
+            let tls = match (args.tls_cert, args.tls_key) {
+                (Some(cert), Some(key)) => Some(koban_api::TlsFiles { cert, key }),
+                _ => None,
+            };
+            serve(koban, &args.listen, tls).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => user(cmd).await,
+        Command::Audit(AuditCommand::Verify { storage }) => audit_verify(&storage).await,
+        Command::Import(ImportCommand::Stations { storage, file }) => {
+            let (koban, _) = open(&storage).await?;
+            let csv =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match koban.system_import_units(&console_name(), &csv).await {
+                Ok(report) => {
+                    println!("imported {} units", report.created);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(koban_service::ServiceError::InvalidLines(lines)) => {
+                    for l in &lines {
+                        eprintln!(
+                            "{}:{}: {}: {} ({})",
+                            file.display(),
+                            l.line,
+                            l.field,
+                            l.message,
+                            l.code
+                        );
+                    }
+                    eprintln!("nothing was imported: {} bad line(s)", lines.len());
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => bail!("{e}"),
+            }
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(cmd) => bench::run(cmd).await,
+        Command::TotpCode { secret } => {
+            let secret = koban_auth::totp::TotpSecret::from_base32(&secret).context("--secret")?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("clock")?
+                .as_secs();
+            println!(
+                "{}",
+                koban_auth::totp::totp_code(&secret, i64::try_from(now).context("clock")?)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Who is at the console, for the audit log.
+fn console_name() -> String {
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{who}")
+}
+
+/// Opens storage and the application.
+pub async fn open(s: &StorageArgs) -> Result<(Koban, Arc<dyn Store>)> {
+    let store = open_store(s).await?;
+    let config = Config {
+        password_algorithm: if s.fips {
+            HashAlgorithm::Pbkdf2Sha256
+        } else {
+            HashAlgorithm::Argon2id
+        },
+        audit_origin: s.audit_origin.clone(),
+        ..Config::default()
+    };
+    let koban = Koban::open(store.clone(), &s.data, Arc::new(SystemClock), config)
+        .await
+        .context("opening koban")?;
+    Ok((koban, store))
+}
+
+pub async fn open_store(s: &StorageArgs) -> Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&s.data).with_context(|| format!("creating {}", s.data.display()))?;
+    let url = match &s.database {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", s.data.join(SQLITE_FILE).display()),
+    };
+    koban_store::connect(&url, s.sqlite_sync)
+        .await
+        .with_context(|| format!("opening the database ({})", redact(&url)))
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn serve(koban: Koban, listen: &str, tls: Option<koban_api::TlsFiles>) -> Result<()> {
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, database = %koban.store().backend(), "koban serving");
+    println!("koban listening on {scheme}://{addr}");
+    let app = koban_api::router(koban.clone(), koban_api::RateLimit::default());
+    koban_api::serve(listener, app, tls, shutdown_signal()).await?;
+    koban.store().close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn user(cmd: UserCommand) -> Result<ExitCode> {
+    let (storage, username, change) = match cmd {
+        UserCommand::Add {
+            storage,
+            username,
+            display_name,
+            unit,
+            roles,
+            password_stdin,
+            allow_concurrent,
+        } => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from stdin")?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (demo::generate_password()?, true)
+            };
+            let (koban, _) = open(&storage).await?;
+            let created = koban
+                .system_create_user(
+                    &console_name(),
+                    NewUser {
+                        username,
+                        display_name,
+                        unit_id: unit,
+                        roles,
+                        password: password.clone(),
+                        allow_concurrent,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created user {} ({})",
+                created.user.username, created.user.id
+            );
+            if generated {
+                println!("password:    {password}");
+            }
+            println!("TOTP secret: {}", created.totp_secret);
+            println!("TOTP URI:    {}", created.totp_uri);
+            return Ok(ExitCode::SUCCESS);
+        }
+        UserCommand::Unlock { storage, username } => (storage, username, AccountChange::Unlock),
+        UserCommand::Disable { storage, username } => (storage, username, AccountChange::Disable),
+        UserCommand::Enable { storage, username } => (storage, username, AccountChange::Enable),
+    };
+    let (koban, _) = open(&storage).await?;
+    let view = koban
+        .system_change_account(&console_name(), &username, change)
+        .await
+        .map_err(|e| anyhow::anyhow!("{username}: {e}"))?;
+    println!(
+        "{}: locked={} disabled={}",
+        view.username, view.locked, view.disabled
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(storage: &StorageArgs) -> Result<ExitCode> {
+    // Verification must not write: open the store without the application (which would
+    // register keys and bootstrap), and never create a missing database.
+    if storage.database.is_none() && !storage.data.join(SQLITE_FILE).exists() {
+        bail!("no database in {}", storage.data.display());
+    }
+    let store = open_store(storage).await?;
+    let started = std::time::Instant::now();
+    let outcome =
+        koban_service::verify::verify_store(store.as_ref(), Some(Path::new(&storage.data)), |_| {})
+            .await?;
+    let elapsed_ms = started.elapsed().as_millis();
+    match outcome {
+        koban_service::verify::VerifyOutcome::Intact { summary, keys } => {
+            println!(
+                "audit log intact: {} events, {} checkpoints verified, root {} ({elapsed_ms} ms)",
+                summary.events_checked,
+                summary.checkpoints_checked,
+                koban_audit::hex(&summary.final_root)
+            );
+            if !keys.from_database.is_empty() {
+                println!(
+                    "note: checkpoints signed by keys known only from the database were trusted: {}",
+                    keys.from_database.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        koban_service::verify::VerifyOutcome::Tampered { fault, .. } => {
+            println!("AUDIT LOG TAMPERED: {fault}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
