@@ -304,7 +304,7 @@ async fn role_changes_and_disabling_end_sessions(s: &Server) {
             "put",
             "/api/v1/me/password",
             Some(&tu),
-            Some(json!({"current_password": u.password, "new_password": "password"})),
+            Some(json!({"current_password": u.password, "new_password": "short1"})),
         )
         .await;
     assert_eq!(
@@ -521,7 +521,7 @@ both!(every_endpoint_authenticates);
 async fn roles_deny_by_default(s: &Server) {
     let ct = s
         .user(
-            "ct",
+            "ct1",
             "pref-13",
             &[Role::CallTaker, Role::Dispatcher, Role::FieldOfficer],
         )
@@ -550,7 +550,7 @@ async fn roles_deny_by_default(s: &Server) {
             "{m} {p}"
         );
     }
-    let denied = s.audit_events("actor=ct").await;
+    let denied = s.audit_events("actor=ct1").await;
     assert_eq!(
         denied.iter().filter(|e| e["result"] == "denied").count(),
         cases.len()

@@ -114,7 +114,9 @@ impl Checkpoint {
         // Number parsing accepts forms such as "+5" or "007"; requiring a
         // byte-exact round trip rules out every such alternative spelling.
         if cp.signed_body() != body {
-            return Err(AuditError::InvalidCheckpoint("body is not in canonical form"));
+            return Err(AuditError::InvalidCheckpoint(
+                "body is not in canonical form",
+            ));
         }
         Ok(cp)
     }

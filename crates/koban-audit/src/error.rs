@@ -23,7 +23,9 @@ pub enum ProofError {
     #[error("the root recomputed from the proof does not match the expected root")]
     RootMismatch,
     /// The old root recomputed from a consistency proof differs from the expected old root.
-    #[error("the old root recomputed from the consistency proof does not match the expected old root")]
+    #[error(
+        "the old root recomputed from the consistency proof does not match the expected old root"
+    )]
     OldRootMismatch,
 }
 

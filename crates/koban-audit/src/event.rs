@@ -156,7 +156,9 @@ impl AuditEvent {
             request_id: r.opt()?,
         };
         if !r.rest.is_empty() {
-            return Err(AuditError::InvalidEvent("trailing bytes after the last field"));
+            return Err(AuditError::InvalidEvent(
+                "trailing bytes after the last field",
+            ));
         }
         Ok(ev)
     }
@@ -188,7 +190,9 @@ impl<'a> Reader<'a> {
         let len = if short == LONG_LENGTH_MARKER {
             let long = u64::from_be_bytes(self.array()?);
             if long < u64::from(LONG_LENGTH_MARKER) {
-                return Err(AuditError::InvalidEvent("long length form used for a short string"));
+                return Err(AuditError::InvalidEvent(
+                    "long length form used for a short string",
+                ));
             }
             usize::try_from(long).map_err(|_| AuditError::InvalidEvent("truncated"))?
         } else {

@@ -96,7 +96,9 @@ impl Frontier {
             .ok_or(AuditError::InvalidFrontier("shorter than the 8-byte size"))?;
         let size = u64::from_be_bytes(*size_bytes);
         if size > MAX_FRONTIER_SIZE {
-            return Err(AuditError::InvalidFrontier("tree size is implausibly large"));
+            return Err(AuditError::InvalidFrontier(
+                "tree size is implausibly large",
+            ));
         }
         if rest.len() % HASH_LEN != 0 {
             return Err(AuditError::InvalidFrontier(

@@ -49,7 +49,10 @@ pub enum Fault {
         "signed checkpoint at tree size {tree_size} does not match the log: \
          the log was rewritten at or after event seq {first_suspect_seq}"
     )]
-    CheckpointMismatch { tree_size: u64, first_suspect_seq: u64 },
+    CheckpointMismatch {
+        tree_size: u64,
+        first_suspect_seq: u64,
+    },
     /// A checkpoint's signature does not verify under its key.
     #[error("signature on the checkpoint at tree size {tree_size} is invalid")]
     CheckpointSignature { tree_size: u64 },

@@ -140,7 +140,7 @@ impl Server {
 
     /// Creates an account from the console and returns (id, password, TOTP secret).
     pub async fn user(&self, username: &str, unit: &str, roles: &[Role]) -> TestUser {
-        let password = format!("Kb-{username}-horse-battery-7");
+        let password = "blue-heron-over-the-river-42".to_string();
         let created = self
             .koban
             .system_create_user(

@@ -7,7 +7,13 @@ fn key() -> SigningKey {
 }
 
 fn sample() -> Checkpoint {
-    Checkpoint::new("koban.example/audit", 1234, leaf_hash(b"root"), 1_700_000_000_123_456).unwrap()
+    Checkpoint::new(
+        "koban.example/audit",
+        1234,
+        leaf_hash(b"root"),
+        1_700_000_000_123_456,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -48,7 +54,10 @@ fn sign_verify_round_trip() {
     verify_checkpoint(&k.public_key(), &cp, &sig).unwrap();
     // Re-loading the same PKCS#8 gives the same key and identifier.
     let pkcs8 = SigningKey::generate_pkcs8().unwrap();
-    let (a, b) = (SigningKey::from_pkcs8(&pkcs8).unwrap(), SigningKey::from_pkcs8(&pkcs8).unwrap());
+    let (a, b) = (
+        SigningKey::from_pkcs8(&pkcs8).unwrap(),
+        SigningKey::from_pkcs8(&pkcs8).unwrap(),
+    );
     assert_eq!(a.public_key(), b.public_key());
     assert_eq!(a.key_id(), key_id_of(&b.public_key()));
     assert_eq!(a.key_id().len(), 16);
@@ -77,7 +86,11 @@ fn any_change_breaks_the_signature() {
     c.timestamp_us -= 1;
     changed.push(c);
     for c in &changed {
-        assert_eq!(verify_checkpoint(&pk, c, &sig), Err(AuditError::BadSignature), "{c:?}");
+        assert_eq!(
+            verify_checkpoint(&pk, c, &sig),
+            Err(AuditError::BadSignature),
+            "{c:?}"
+        );
     }
     for i in 0..64 {
         for bit in [0, 7] {
@@ -99,7 +112,10 @@ fn origins_with_newlines_are_refused() {
     let k = key();
     for bad in ["", "a\nb", "a\r", "tab\there", "x\n5\n"] {
         assert!(Checkpoint::new(bad, 1, [0; 32], 0).is_err(), "{bad:?}");
-        let cp = Checkpoint { origin: bad.to_string(), ..sample() };
+        let cp = Checkpoint {
+            origin: bad.to_string(),
+            ..sample()
+        };
         assert!(matches!(k.sign(&cp), Err(AuditError::InvalidOrigin(_))));
         let good_sig = k.sign(&sample()).unwrap();
         assert!(verify_checkpoint(&k.public_key(), &cp, &good_sig).is_err());
@@ -109,7 +125,10 @@ fn origins_with_newlines_are_refused() {
 
 #[test]
 fn bad_keys_are_rejected() {
-    assert!(matches!(SigningKey::from_pkcs8(b"not a key"), Err(AuditError::KeyRejected(_))));
+    assert!(matches!(
+        SigningKey::from_pkcs8(b"not a key"),
+        Err(AuditError::KeyRejected(_))
+    ));
     assert!(SigningKey::from_pkcs8(&[]).is_err());
     let mut pkcs8 = SigningKey::generate_pkcs8().unwrap();
     let last = pkcs8.len() - 1;

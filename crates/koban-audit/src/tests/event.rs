@@ -98,7 +98,11 @@ fn changing_any_single_field_changes_the_encoding() {
     for a in 0..encodings.len() {
         for b in a + 1..encodings.len() {
             if variants[a] != variants[b] {
-                assert_ne!(encodings[a], encodings[b], "{:?} vs {:?}", variants[a], variants[b]);
+                assert_ne!(
+                    encodings[a], encodings[b],
+                    "{:?} vs {:?}",
+                    variants[a], variants[b]
+                );
                 assert_ne!(variants[a].leaf_hash(), variants[b].leaf_hash());
             }
         }
@@ -114,12 +118,22 @@ fn moving_characters_between_adjacent_fields_changes_the_encoding() {
         let mut moved = base.clone();
         let ch = field_mut(&mut moved, i).pop().unwrap();
         field_mut(&mut moved, i + 1).insert(0, ch);
-        assert_ne!(moved.canonical_bytes(), base_bytes, "fields {i} -> {}", i + 1);
+        assert_ne!(
+            moved.canonical_bytes(),
+            base_bytes,
+            "fields {i} -> {}",
+            i + 1
+        );
         // And the first character of field i + 1 to the end of field i.
         let mut moved = base.clone();
         let ch = field_mut(&mut moved, i + 1).remove(0);
         field_mut(&mut moved, i).push(ch);
-        assert_ne!(moved.canonical_bytes(), base_bytes, "fields {} -> {i}", i + 1);
+        assert_ne!(
+            moved.canonical_bytes(),
+            base_bytes,
+            "fields {} -> {i}",
+            i + 1
+        );
     }
 }
 
@@ -127,7 +141,10 @@ fn moving_characters_between_adjacent_fields_changes_the_encoding() {
 fn decoder_rejects_non_canonical_input() {
     let bytes = sample_event(9).canonical_bytes();
     for cut in 0..bytes.len() {
-        assert!(AuditEvent::from_canonical_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            AuditEvent::from_canonical_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
     let mut trailing = bytes.clone();
     trailing.push(0);

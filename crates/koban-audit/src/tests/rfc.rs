@@ -49,7 +49,11 @@ fn roots_agree_with_naive_mth_for_all_sizes() {
         let expected = naive::mth(&d[..n]);
         assert_eq!(frontier.size(), n as u64);
         assert_eq!(frontier.root(), expected, "frontier root, n = {n}");
-        assert_eq!(tree.root_at(n as u64).unwrap(), expected, "root_at, n = {n}");
+        assert_eq!(
+            tree.root_at(n as u64).unwrap(),
+            expected,
+            "root_at, n = {n}"
+        );
         // A tree holding exactly n leaves must agree with the bigger one.
         let (small, _) = build(&d[..n]);
         assert_eq!(small.root_at(n as u64).unwrap(), expected);
@@ -70,7 +74,10 @@ fn inclusion_proofs_match_naive_path_and_verify() {
             let expected = naive::path(m, &d[..n]);
             let got = tree.inclusion_proof(m as u64, n as u64).unwrap();
             assert_eq!(got, expected, "PATH({m}, D[{n}])");
-            assert_eq!(inclusion_proof_len(m as u64, n as u64), Some(expected.len()));
+            assert_eq!(
+                inclusion_proof_len(m as u64, n as u64),
+                Some(expected.len())
+            );
             verify_inclusion(&naive::leaf(&d[m]), m as u64, n as u64, &got, &root).unwrap();
         }
     }
@@ -91,7 +98,10 @@ fn consistency_proofs_match_naive_proof_and_verify() {
             } else {
                 let expected = naive::proof(m, &d[..n]);
                 assert_eq!(got, expected, "PROOF({m}, D[{n}])");
-                assert_eq!(consistency_proof_len(m as u64, n as u64), Some(expected.len()));
+                assert_eq!(
+                    consistency_proof_len(m as u64, n as u64),
+                    Some(expected.len())
+                );
             }
             verify_consistency(m as u64, n as u64, &old_root, &new_root, &got).unwrap();
         }
@@ -130,7 +140,11 @@ fn rfc6962_reference_vectors() {
     for (i, want) in roots.iter().enumerate() {
         let n = i + 1;
         let want = parse_hex_hash(want).unwrap();
-        assert_eq!(naive::mth(&inputs[..n]), want, "naive MTH disagrees with vector, n = {n}");
+        assert_eq!(
+            naive::mth(&inputs[..n]),
+            want,
+            "naive MTH disagrees with vector, n = {n}"
+        );
         assert_eq!(tree.root_at(n as u64).unwrap(), want, "n = {n}");
     }
     assert_eq!(hex(&frontier.root()), roots[7]);
@@ -144,17 +158,32 @@ fn tree_rejects_out_of_range_requests() {
     assert_eq!(empty.size(), 0);
     assert_eq!(empty.root_at(0).unwrap(), empty_root());
     assert_eq!(empty.leaf(0), None);
-    assert!(matches!(empty.root_at(1), Err(ProofError::SizeOutOfRange { .. })));
-    assert!(matches!(empty.inclusion_proof(0, 0), Err(ProofError::IndexOutOfRange { .. })));
+    assert!(matches!(
+        empty.root_at(1),
+        Err(ProofError::SizeOutOfRange { .. })
+    ));
+    assert!(matches!(
+        empty.inclusion_proof(0, 0),
+        Err(ProofError::IndexOutOfRange { .. })
+    ));
     assert_eq!(empty.consistency_proof(0, 0).unwrap(), Vec::<Hash>::new());
 
     assert_eq!(tree.leaf(9), Some(leaf_hash(&d[9])));
     assert_eq!(tree.leaf(10), None);
     assert_eq!(tree.leaf(u64::MAX), None);
     for size in [11, 12, u64::MAX] {
-        assert!(matches!(tree.root_at(size), Err(ProofError::SizeOutOfRange { .. })));
-        assert!(matches!(tree.inclusion_proof(0, size), Err(ProofError::SizeOutOfRange { .. })));
-        assert!(matches!(tree.consistency_proof(1, size), Err(ProofError::SizeOutOfRange { .. })));
+        assert!(matches!(
+            tree.root_at(size),
+            Err(ProofError::SizeOutOfRange { .. })
+        ));
+        assert!(matches!(
+            tree.inclusion_proof(0, size),
+            Err(ProofError::SizeOutOfRange { .. })
+        ));
+        assert!(matches!(
+            tree.consistency_proof(1, size),
+            Err(ProofError::SizeOutOfRange { .. })
+        ));
     }
     for (index, size) in [(10, 10), (5, 5), (0, 0), (u64::MAX, 10)] {
         assert_eq!(
@@ -164,11 +193,17 @@ fn tree_rejects_out_of_range_requests() {
     }
     assert_eq!(
         tree.consistency_proof(6, 5),
-        Err(ProofError::OldSizeExceedsNewSize { old_size: 6, new_size: 5 })
+        Err(ProofError::OldSizeExceedsNewSize {
+            old_size: 6,
+            new_size: 5
+        })
     );
     assert_eq!(
         tree.consistency_proof(u64::MAX, 5),
-        Err(ProofError::OldSizeExceedsNewSize { old_size: u64::MAX, new_size: 5 })
+        Err(ProofError::OldSizeExceedsNewSize {
+            old_size: u64::MAX,
+            new_size: 5
+        })
     );
 }
 
@@ -177,9 +212,15 @@ fn verifiers_reject_degenerate_inputs() {
     let h = leaf_hash(b"x");
     let e = empty_root();
     // Size 0 holds nothing.
-    assert!(matches!(verify_inclusion(&h, 0, 0, &[], &e), Err(ProofError::IndexOutOfRange { .. })));
+    assert!(matches!(
+        verify_inclusion(&h, 0, 0, &[], &e),
+        Err(ProofError::IndexOutOfRange { .. })
+    ));
     // Index equal to or beyond the size.
-    assert!(matches!(verify_inclusion(&h, 1, 1, &[], &h), Err(ProofError::IndexOutOfRange { .. })));
+    assert!(matches!(
+        verify_inclusion(&h, 1, 1, &[], &h),
+        Err(ProofError::IndexOutOfRange { .. })
+    ));
     assert!(matches!(
         verify_inclusion(&h, u64::MAX, u64::MAX, &[h; 64], &h),
         Err(ProofError::IndexOutOfRange { .. })
@@ -188,24 +229,41 @@ fn verifiers_reject_degenerate_inputs() {
     verify_inclusion(&h, 0, 1, &[], &h).unwrap();
     assert!(matches!(
         verify_inclusion(&h, 0, 1, &[h], &h),
-        Err(ProofError::WrongProofLength { expected: 0, actual: 1 })
+        Err(ProofError::WrongProofLength {
+            expected: 0,
+            actual: 1
+        })
     ));
     // The full 64 levels of a huge tree still verify hash by hash.
-    let len = inclusion_proof_len(u64::MAX - 1, u64::MAX).unwrap();
-    assert_eq!(len, 64);
-    assert_eq!(
-        verify_inclusion(&h, u64::MAX - 1, u64::MAX, &vec![h; len], &h),
-        Err(ProofError::RootMismatch)
-    );
+    for (index, want_len) in [(0, 64), (u64::MAX - 1, 63), (1 << 62, 64)] {
+        let len = inclusion_proof_len(index, u64::MAX).unwrap();
+        assert_eq!(len, want_len);
+        assert_eq!(
+            verify_inclusion(&h, index, u64::MAX, &vec![h; len], &h),
+            Err(ProofError::RootMismatch)
+        );
+    }
 
     // Consistency edge cases.
     verify_consistency(0, 0, &e, &e, &[]).unwrap();
     verify_consistency(0, 5, &e, &h, &[]).unwrap();
-    assert_eq!(verify_consistency(0, 5, &h, &h, &[]), Err(ProofError::OldRootMismatch));
-    assert!(matches!(verify_consistency(0, 5, &e, &h, &[h]), Err(ProofError::WrongProofLength { .. })));
+    assert_eq!(
+        verify_consistency(0, 5, &h, &h, &[]),
+        Err(ProofError::OldRootMismatch)
+    );
+    assert!(matches!(
+        verify_consistency(0, 5, &e, &h, &[h]),
+        Err(ProofError::WrongProofLength { .. })
+    ));
     verify_consistency(7, 7, &h, &h, &[]).unwrap();
-    assert_eq!(verify_consistency(7, 7, &h, &e, &[]), Err(ProofError::RootMismatch));
-    assert!(matches!(verify_consistency(7, 7, &h, &h, &[h]), Err(ProofError::WrongProofLength { .. })));
+    assert_eq!(
+        verify_consistency(7, 7, &h, &e, &[]),
+        Err(ProofError::RootMismatch)
+    );
+    assert!(matches!(
+        verify_consistency(7, 7, &h, &h, &[h]),
+        Err(ProofError::WrongProofLength { .. })
+    ));
     assert!(matches!(
         verify_consistency(8, 7, &h, &h, &[]),
         Err(ProofError::OldSizeExceedsNewSize { .. })
