@@ -918,10 +918,9 @@ async fn storage_failure_rolls_back_action_and_audit(s: &Server) {
     // Make the audit insert of one particular action fail inside the database.
     match s.db {
         common::Db::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&s.url).await.unwrap();
-            sqlx::query("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events WHEN NEW.action = 'org.create' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
-                .execute(&pool).await.unwrap();
-            pool.close().await;
+            let conn = rusqlite::Connection::open(s.url.trim_start_matches("sqlite://")).unwrap();
+            conn.execute_batch("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events WHEN NEW.action = 'org.create' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+                .unwrap();
         }
         common::Db::Postgres => {
             let pool = sqlx::PgPool::connect(&s.url).await.unwrap();

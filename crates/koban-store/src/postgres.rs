@@ -5,13 +5,687 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::macros::{impl_reads, impl_tx};
+use crate::sql::{self, Dyn, Param};
 use crate::{Backend, Store, StoreError, Tx};
 
-// The audit head row is the one point of serialisation between instances: each audited
-// transaction locks it for the short moment between appending its event and committing.
-impl_tx!(PgTx, sqlx::Postgres, " FOR UPDATE");
-impl_reads!(sqlx::Postgres, PgTx);
+/// Binds the parameters of a query built at run time.
+fn bind_dyn(d: &Dyn) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut q = sqlx::query(&d.sql);
+    for p in &d.params {
+        q = match p {
+            Param::Text(s) => q.bind(s.clone()),
+            Param::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+/// A transaction on this backend.
+pub struct PgTx {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl std::fmt::Debug for PgTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(stringify!(PgTx))
+    }
+}
+
+impl PgTx {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Self {
+        Self { tx }
+    }
+
+    fn unit_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<crate::UnitRow, crate::StoreError> {
+        use sqlx::Row;
+        let kind: String = r.try_get("kind")?;
+        Ok(crate::UnitRow {
+            unit: koban_org::OrgUnit {
+                id: r.try_get("id")?,
+                kind: koban_org::UnitKind::parse(&kind)
+                    .map_err(|e| crate::StoreError::Corrupt(format!("unit kind: {e}")))?,
+                parent_id: r.try_get("parent_id")?,
+                name_ja: r.try_get("name_ja")?,
+                name_en: r.try_get("name_en")?,
+                pref_code: crate::pref_opt(r.try_get("pref_code")?)?,
+                latitude: r.try_get("latitude")?,
+                longitude: r.try_get("longitude")?,
+                address: r.try_get("address")?,
+            },
+            builtin: r.try_get("builtin")?,
+            disabled: r.try_get("disabled")?,
+            created_at_us: r.try_get("created_at_us")?,
+            updated_at_us: r.try_get("updated_at_us")?,
+        })
+    }
+
+    fn user_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<crate::UserRow, crate::StoreError> {
+        use sqlx::Row;
+        let roles: String = r.try_get("roles")?;
+        let failed: i64 = r.try_get("failed_count")?;
+        Ok(crate::UserRow {
+            id: r.try_get("id")?,
+            username: r.try_get("username")?,
+            display_name: r.try_get("display_name")?,
+            unit_id: r.try_get("unit_id")?,
+            pref_code: crate::pref_opt(r.try_get("pref_code")?)?,
+            roles: koban_access::Roles::from_csv(&roles)
+                .map_err(|e| crate::StoreError::Corrupt(format!("roles: {e}")))?,
+            password_hash: r.try_get("password_hash")?,
+            totp_secret: r.try_get("totp_secret")?,
+            totp_last_step: r.try_get("totp_last_step")?,
+            failed_count: u32::try_from(failed)
+                .map_err(|_| crate::StoreError::Corrupt("failed_count".into()))?,
+            failed_window_start_us: r.try_get("failed_window_start_us")?,
+            locked_at_us: r.try_get("locked_at_us")?,
+            disabled_at_us: r.try_get("disabled_at_us")?,
+            allow_concurrent: r.try_get("allow_concurrent")?,
+            last_login_us: r.try_get("last_login_us")?,
+            created_at_us: r.try_get("created_at_us")?,
+            updated_at_us: r.try_get("updated_at_us")?,
+        })
+    }
+
+    fn terminal_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<crate::TerminalRow, crate::StoreError> {
+        use sqlx::Row;
+        Ok(crate::TerminalRow {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            unit_id: r.try_get("unit_id")?,
+            pref_code: crate::pref_opt(r.try_get("pref_code")?)?,
+            key_hash: r.try_get("key_hash")?,
+            idle_exempt: r.try_get("idle_exempt")?,
+            created_at_us: r.try_get("created_at_us")?,
+            disabled_at_us: r.try_get("disabled_at_us")?,
+        })
+    }
+
+    fn session_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<crate::SessionRow, crate::StoreError> {
+        use sqlx::Row;
+        Ok(crate::SessionRow {
+            token_hash: r.try_get("token_hash")?,
+            id: r.try_get("id")?,
+            user_id: r.try_get("user_id")?,
+            created_at_us: r.try_get("created_at_us")?,
+            last_seen_us: r.try_get("last_seen_us")?,
+            ended_at_us: r.try_get("ended_at_us")?,
+            end_reason: r.try_get("end_reason")?,
+            terminal_id: r.try_get("terminal_id")?,
+            idle_exempt: r.try_get("idle_exempt")?,
+            client_addr: r.try_get("client_addr")?,
+        })
+    }
+
+    pub(crate) fn head_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<crate::AuditHead, crate::StoreError> {
+        use sqlx::Row;
+        Ok(crate::AuditHead {
+            tree_size: crate::u64_of(r.try_get("tree_size")?, "tree_size")?,
+            frontier: r.try_get("frontier")?,
+            root_hash: crate::hash32(r.try_get("root_hash")?, "root_hash")?,
+            timestamp_us: r.try_get("timestamp_us")?,
+            origin: r.try_get("origin")?,
+            key_id: r.try_get("key_id")?,
+            signature: r.try_get("signature")?,
+            last_checkpoint_size: crate::u64_of(
+                r.try_get("last_checkpoint_size")?,
+                "last_checkpoint_size",
+            )?,
+            last_checkpoint_us: r.try_get("last_checkpoint_us")?,
+        })
+    }
+
+    pub(crate) fn event_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<koban_audit::AuditEvent, crate::StoreError> {
+        use sqlx::Row;
+        Ok(koban_audit::AuditEvent {
+            seq: crate::u64_of(r.try_get("seq")?, "seq")?,
+            time_us: r.try_get("time_us")?,
+            actor_id: r.try_get("actor_id")?,
+            actor_name: r.try_get("actor_name")?,
+            actor_roles: r.try_get("actor_roles")?,
+            actor_unit: r.try_get("actor_unit")?,
+            action: r.try_get("action")?,
+            object_type: r.try_get("object_type")?,
+            object_id: r.try_get("object_id")?,
+            scope_pref: r.try_get("scope_pref")?,
+            purpose: r.try_get("purpose")?,
+            result: r.try_get("result")?,
+            detail: r.try_get("detail")?,
+            client_addr: r.try_get("client_addr")?,
+            request_id: r.try_get("request_id")?,
+        })
+    }
+
+    pub(crate) fn stored_event_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<koban_audit::StoredEvent, crate::StoreError> {
+        use sqlx::Row;
+        Ok(koban_audit::StoredEvent {
+            event: Self::event_from_row(r)?,
+            leaf_hash: crate::hash32(r.try_get("leaf_hash")?, "leaf_hash")?,
+            tree_root: crate::hash32(r.try_get("tree_root")?, "tree_root")?,
+        })
+    }
+
+    pub(crate) fn checkpoint_from_row(
+        r: &<sqlx::Postgres as sqlx::Database>::Row,
+    ) -> Result<koban_audit::StoredCheckpoint, crate::StoreError> {
+        use sqlx::Row;
+        Ok(koban_audit::StoredCheckpoint {
+            checkpoint: koban_audit::Checkpoint {
+                origin: r.try_get("origin")?,
+                tree_size: crate::u64_of(r.try_get("tree_size")?, "tree_size")?,
+                root_hash: crate::hash32(r.try_get("root_hash")?, "root_hash")?,
+                timestamp_us: r.try_get("timestamp_us")?,
+            },
+            key_id: r.try_get("key_id")?,
+            signature: r.try_get("signature")?,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Tx for PgTx {
+    async fn commit(self: Box<Self>) -> Result<(), crate::StoreError> {
+        self.tx.commit().await.map_err(crate::StoreError::from_sqlx)
+    }
+
+    async fn insert_unit(&mut self, row: &crate::UnitRow) -> Result<(), crate::StoreError> {
+        let u = &row.unit;
+        sqlx::query(sql::INSERT_UNIT)
+            .bind(&u.id)
+            .bind(u.kind.as_str())
+            .bind(&u.parent_id)
+            .bind(&u.name_ja)
+            .bind(&u.name_en)
+            .bind(u.pref_code.map(|p| p.as_str()))
+            .bind(u.latitude)
+            .bind(u.longitude)
+            .bind(&u.address)
+            .bind(row.builtin)
+            .bind(row.disabled)
+            .bind(row.created_at_us)
+            .bind(row.updated_at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_unit(&mut self, id: &str) -> Result<Option<crate::UnitRow>, crate::StoreError> {
+        let row = sqlx::query(sql::UNIT_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::unit_from_row).transpose()
+    }
+
+    async fn update_unit(&mut self, row: &crate::UnitRow) -> Result<(), crate::StoreError> {
+        let u = &row.unit;
+        sqlx::query(sql::UPDATE_UNIT)
+            .bind(&u.id)
+            .bind(&u.name_ja)
+            .bind(&u.name_en)
+            .bind(u.latitude)
+            .bind(u.longitude)
+            .bind(&u.address)
+            .bind(row.disabled)
+            .bind(row.updated_at_us)
+            .bind(&u.parent_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn list_units(
+        &mut self,
+        f: &crate::UnitFilter,
+    ) -> Result<Vec<crate::UnitRow>, crate::StoreError> {
+        let d = sql::list_units(f);
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(Self::unit_from_row).collect()
+    }
+
+    async fn count_units(&mut self) -> Result<u64, crate::StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query(sql::COUNT_UNITS)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        crate::u64_of(row.try_get("n")?, "count")
+    }
+
+    async fn insert_user(&mut self, u: &crate::UserRow) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::INSERT_USER)
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.display_name)
+            .bind(&u.unit_id)
+            .bind(u.pref_code.map(|p| p.as_str()))
+            .bind(u.roles.to_csv())
+            .bind(&u.password_hash)
+            .bind(&u.totp_secret)
+            .bind(u.totp_last_step)
+            .bind(i64::from(u.failed_count))
+            .bind(u.failed_window_start_us)
+            .bind(u.locked_at_us)
+            .bind(u.disabled_at_us)
+            .bind(u.allow_concurrent)
+            .bind(u.last_login_us)
+            .bind(u.created_at_us)
+            .bind(u.updated_at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_user(&mut self, id: &str) -> Result<Option<crate::UserRow>, crate::StoreError> {
+        let row = sqlx::query(sql::USER_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    async fn get_user_by_username(
+        &mut self,
+        username: &str,
+    ) -> Result<Option<crate::UserRow>, crate::StoreError> {
+        let row = sqlx::query(sql::USER_BY_USERNAME)
+            .bind(username)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    async fn update_user(&mut self, u: &crate::UserRow) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::UPDATE_USER)
+            .bind(&u.id)
+            .bind(&u.display_name)
+            .bind(&u.unit_id)
+            .bind(u.pref_code.map(|p| p.as_str()))
+            .bind(u.roles.to_csv())
+            .bind(&u.password_hash)
+            .bind(&u.totp_secret)
+            .bind(u.totp_last_step)
+            .bind(i64::from(u.failed_count))
+            .bind(u.failed_window_start_us)
+            .bind(u.locked_at_us)
+            .bind(u.disabled_at_us)
+            .bind(u.allow_concurrent)
+            .bind(u.last_login_us)
+            .bind(u.updated_at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn list_users(
+        &mut self,
+        f: &crate::UserFilter,
+    ) -> Result<Vec<crate::UserRow>, crate::StoreError> {
+        let d = sql::list_users(f);
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(Self::user_from_row).collect()
+    }
+
+    async fn user_grants(
+        &mut self,
+        user_id: &str,
+    ) -> Result<Vec<koban_org::PrefCode>, crate::StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(sql::GRANTS_OF_USER)
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get("pref_code")?;
+                koban_org::PrefCode::parse(&s)
+                    .map_err(|e| crate::StoreError::Corrupt(format!("grant: {e}")))
+            })
+            .collect()
+    }
+
+    async fn put_grant(
+        &mut self,
+        user_id: &str,
+        pref: koban_org::PrefCode,
+        by: &str,
+        at_us: i64,
+    ) -> Result<bool, crate::StoreError> {
+        let done = sqlx::query(sql::INSERT_GRANT)
+            .bind(user_id)
+            .bind(pref.as_str())
+            .bind(by)
+            .bind(at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_grant(
+        &mut self,
+        user_id: &str,
+        pref: koban_org::PrefCode,
+    ) -> Result<bool, crate::StoreError> {
+        let done = sqlx::query(sql::DELETE_GRANT)
+            .bind(user_id)
+            .bind(pref.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_terminal(&mut self, t: &crate::TerminalRow) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::INSERT_TERMINAL)
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.unit_id)
+            .bind(t.pref_code.map(|p| p.as_str()))
+            .bind(&t.key_hash)
+            .bind(t.idle_exempt)
+            .bind(t.created_at_us)
+            .bind(t.disabled_at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_terminal(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::TerminalRow>, crate::StoreError> {
+        let row = sqlx::query(sql::TERMINAL_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::terminal_from_row).transpose()
+    }
+
+    async fn get_terminal_by_key(
+        &mut self,
+        key_hash: &[u8],
+    ) -> Result<Option<crate::TerminalRow>, crate::StoreError> {
+        let row = sqlx::query(sql::TERMINAL_BY_KEY)
+            .bind(key_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::terminal_from_row).transpose()
+    }
+
+    async fn list_terminals(
+        &mut self,
+        prefs: Option<&[koban_org::PrefCode]>,
+    ) -> Result<Vec<crate::TerminalRow>, crate::StoreError> {
+        let d = sql::list_terminals(prefs);
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(Self::terminal_from_row).collect()
+    }
+
+    async fn disable_terminal(&mut self, id: &str, at_us: i64) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::DISABLE_TERMINAL)
+            .bind(id)
+            .bind(at_us)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&mut self, s: &crate::SessionRow) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::INSERT_SESSION)
+            .bind(&s.token_hash)
+            .bind(&s.id)
+            .bind(&s.user_id)
+            .bind(s.created_at_us)
+            .bind(s.last_seen_us)
+            .bind(s.ended_at_us)
+            .bind(&s.end_reason)
+            .bind(&s.terminal_id)
+            .bind(s.idle_exempt)
+            .bind(&s.client_addr)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_session(
+        &mut self,
+        token_hash: &[u8],
+    ) -> Result<Option<crate::SessionRow>, crate::StoreError> {
+        let row = sqlx::query(sql::SESSION_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::session_from_row).transpose()
+    }
+
+    async fn touch_session(
+        &mut self,
+        token_hash: &[u8],
+        now_us: i64,
+    ) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::TOUCH_SESSION)
+            .bind(token_hash)
+            .bind(now_us)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_session(
+        &mut self,
+        token_hash: &[u8],
+        now_us: i64,
+        reason: &str,
+    ) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::END_SESSION)
+            .bind(token_hash)
+            .bind(now_us)
+            .bind(reason)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_user_sessions(
+        &mut self,
+        user_id: &str,
+        now_us: i64,
+        reason: &str,
+    ) -> Result<u64, crate::StoreError> {
+        let done = sqlx::query(sql::END_USER_SESSIONS)
+            .bind(user_id)
+            .bind(now_us)
+            .bind(reason)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn audit_head_for_update(
+        &mut self,
+    ) -> Result<Option<crate::AuditHead>, crate::StoreError> {
+        let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(Self::head_from_row).transpose()
+    }
+
+    async fn put_audit_head(&mut self, h: &crate::AuditHead) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::UPSERT_AUDIT_HEAD)
+            .bind(crate::i64_of(h.tree_size, "tree_size")?)
+            .bind(&h.frontier)
+            .bind(&h.root_hash[..])
+            .bind(h.timestamp_us)
+            .bind(&h.origin)
+            .bind(&h.key_id)
+            .bind(&h.signature)
+            .bind(crate::i64_of(
+                h.last_checkpoint_size,
+                "last_checkpoint_size",
+            )?)
+            .bind(h.last_checkpoint_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn insert_audit_event(
+        &mut self,
+        s: &koban_audit::StoredEvent,
+    ) -> Result<(), crate::StoreError> {
+        let e = &s.event;
+        sqlx::query(sql::INSERT_AUDIT_EVENT)
+            .bind(crate::i64_of(e.seq, "seq")?)
+            .bind(e.time_us)
+            .bind(&e.actor_id)
+            .bind(&e.actor_name)
+            .bind(&e.actor_roles)
+            .bind(&e.actor_unit)
+            .bind(&e.action)
+            .bind(&e.object_type)
+            .bind(&e.object_id)
+            .bind(&e.scope_pref)
+            .bind(&e.purpose)
+            .bind(&e.result)
+            .bind(&e.detail)
+            .bind(&e.client_addr)
+            .bind(&e.request_id)
+            .bind(&s.leaf_hash[..])
+            .bind(&s.tree_root[..])
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn insert_checkpoint(
+        &mut self,
+        c: &koban_audit::StoredCheckpoint,
+    ) -> Result<(), crate::StoreError> {
+        let cp = &c.checkpoint;
+        sqlx::query(sql::INSERT_CHECKPOINT)
+            .bind(crate::i64_of(cp.tree_size, "tree_size")?)
+            .bind(&cp.root_hash[..])
+            .bind(cp.timestamp_us)
+            .bind(&cp.origin)
+            .bind(&c.key_id)
+            .bind(&c.signature)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn put_audit_key(
+        &mut self,
+        key_id: &str,
+        public_key: &[u8],
+        at_us: i64,
+    ) -> Result<(), crate::StoreError> {
+        sqlx::query(sql::INSERT_AUDIT_KEY)
+            .bind(key_id)
+            .bind(public_key)
+            .bind(at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(crate::StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn search_audit(
+        &mut self,
+        a: &crate::AuditQuery,
+    ) -> Result<Vec<koban_audit::AuditEvent>, crate::StoreError> {
+        let d = sql::search_audit(a)?;
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(Self::event_from_row).collect()
+    }
+}
+
+pub(crate) async fn audit_events_from(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+    from_seq: u64,
+    limit: u32,
+) -> Result<Vec<koban_audit::StoredEvent>, crate::StoreError> {
+    let rows = sqlx::query(sql::AUDIT_EVENTS_FROM)
+        .bind(crate::i64_of(from_seq, "from_seq")?)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(PgTx::stored_event_from_row).collect()
+}
+
+pub(crate) async fn audit_leaves_from(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+    from_seq: u64,
+    limit: u32,
+) -> Result<Vec<(u64, koban_audit::Hash)>, crate::StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(sql::AUDIT_LEAVES_FROM)
+        .bind(crate::i64_of(from_seq, "from_seq")?)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                crate::u64_of(r.try_get("seq")?, "seq")?,
+                crate::hash32(r.try_get("leaf_hash")?, "leaf_hash")?,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) async fn audit_checkpoints(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+) -> Result<Vec<koban_audit::StoredCheckpoint>, crate::StoreError> {
+    let rows = sqlx::query(sql::ALL_CHECKPOINTS).fetch_all(pool).await?;
+    rows.iter().map(PgTx::checkpoint_from_row).collect()
+}
+
+pub(crate) async fn audit_head(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+) -> Result<Option<crate::AuditHead>, crate::StoreError> {
+    let row = sqlx::query(sql::AUDIT_HEAD).fetch_optional(pool).await?;
+    row.as_ref().map(PgTx::head_from_row).transpose()
+}
+
+pub(crate) async fn audit_keys(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+) -> Result<Vec<(String, Vec<u8>)>, crate::StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(sql::ALL_AUDIT_KEYS).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("key_id")?, r.try_get("public_key")?)))
+        .collect()
+}
+
+pub(crate) async fn migrations(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+) -> Result<Vec<i64>, crate::StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(sql::PG_MIGRATIONS).fetch_all(pool).await?;
+    rows.iter().map(|r| Ok(r.try_get("version")?)).collect()
+}
 
 /// Connections per instance. Audited writes serialise on the audit head, so more
 /// connections mostly help concurrent reads and the fsync pipeline.
@@ -29,6 +703,9 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // Skipping the per-acquire ping saves a network round trip per transaction;
+            // a dead connection fails its first statement and the pool replaces it.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;

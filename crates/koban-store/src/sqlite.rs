@@ -1,19 +1,30 @@
-//! The embedded default: one SQLite file in the data directory.
+//! The embedded default: one SQLite file in the data directory, through rusqlite.
+//!
+//! Writes go through one connection behind an async mutex: SQLite has one writer at a
+//! time anyway, and queueing on the mutex is fairer and cheaper than connections spinning
+//! on `SQLITE_BUSY`. A transaction holds the mutex guard from `BEGIN IMMEDIATE` to
+//! `COMMIT`; its statements run inline on the calling task (they take microseconds), and
+//! only the commit — an fsync under `synchronous=FULL` — moves to a blocking thread.
+//! Batch reads outside transactions (verification, the proof cache) use a second,
+//! read-only connection on a blocking thread, so they never wait behind writers.
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+use koban_audit::{AuditEvent, Checkpoint, Hash, StoredCheckpoint, StoredEvent};
+use koban_org::{OrgUnit, PrefCode, UnitKind};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::sql::{self, Dyn, Param};
+use crate::{
+    AuditHead, AuditQuery, Backend, SessionRow, Store, StoreError, TerminalRow, Tx, UnitFilter,
+    UnitRow, UserFilter, UserRow, hash32, i64_of, pref_opt, u64_of,
 };
-
-use crate::macros::{impl_reads, impl_tx};
-use crate::{Backend, Store, StoreError, Tx};
-
-impl_tx!(SqliteTx, sqlx::Sqlite, "");
-impl_reads!(sqlx::Sqlite, SqliteTx);
 
 /// How hard SQLite works to make a commit survive power loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,43 +51,365 @@ impl FromStr for SqliteSync {
     }
 }
 
-/// SQLite store. Writes go through a pool of exactly one connection: SQLite has one
-/// writer at a time anyway, and queueing in the pool is fairer and cheaper than
-/// connections spinning on `SQLITE_BUSY`. Reads outside transactions (verification, the
-/// proof cache) use a separate read-only pool so they never wait behind writers.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
-}
-
 /// How long a connection waits for another process (say `koban user add` beside a running
 /// server) to release the write lock before giving up.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
+/// Statements kept prepared per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// The SQLite migrations, in order. Each runs once, in its own transaction, and is
+/// recorded in `_koban_migrations`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+
+/// SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    write: Arc<Mutex<Connection>>,
+    read: Arc<std::sync::Mutex<Connection>>,
+    sync: SqliteSync,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(code, msg) = &e {
+            if code.code == rusqlite::ErrorCode::ConstraintViolation {
+                let msg = msg.clone().unwrap_or_default();
+                // Extended codes: 2067 UNIQUE, 1555 PRIMARY KEY, 787 FOREIGN KEY.
+                match code.extended_code {
+                    2067 | 1555 => return StoreError::Duplicate { constraint: msg },
+                    787 => return StoreError::ForeignKey(msg),
+                    _ => {}
+                }
+            }
+        }
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+fn configure(conn: &Connection, sync: SqliteSync) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            SqliteSync::Full => "FULL",
+            SqliteSync::Normal => "NORMAL",
+        },
+    )?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies the migrations.
     pub async fn open(path: &Path, sync: SqliteSync) -> Result<SqliteStore, StoreError> {
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .synchronous(match sync {
-                SqliteSync::Full => SqliteSynchronous::Full,
-                SqliteSync::Normal => SqliteSynchronous::Normal,
-            });
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.clone().create_if_missing(true))
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(base.read_only(true))
-            .await?;
-        Ok(SqliteStore { write, read })
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, sync))
+            .await
+            .map_err(|e| StoreError::Sqlite(format!("opening the database: {e}")))?
+    }
+
+    fn open_blocking(path: &Path, sync: SqliteSync) -> Result<SqliteStore, StoreError> {
+        let mut write = Connection::open(path)?;
+        let mode: String = write.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Config(format!(
+                "SQLite refused WAL mode (got {mode})"
+            )));
+        }
+        configure(&write, sync)?;
+        migrate(&mut write)?;
+        let read = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        configure(&read, sync)?;
+        Ok(SqliteStore {
+            write: Arc::new(Mutex::new(write)),
+            read: Arc::new(std::sync::Mutex::new(read)),
+            sync,
+        })
+    }
+
+    /// Runs `f` on the read-only connection on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let read = self.read.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = read
+                .lock()
+                .map_err(|_| StoreError::Sqlite("read connection poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Sqlite(format!("read task: {e}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _koban_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+         applied_at_us INTEGER NOT NULL)",
+    )?;
+    for (version, description, text) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM _koban_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(text)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
+            tx.execute(
+                "INSERT INTO _koban_migrations (version, description, applied_at_us) VALUES (?1, ?2, ?3)",
+                params![version, description, now],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Rewrites `$n` placeholders to SQLite's numbered `?n`.
+fn q(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn dyn_params(d: &Dyn) -> Vec<Value> {
+    d.params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => Value::Text(s.clone()),
+            Param::Int(i) => Value::Integer(*i),
+        })
+        .collect()
+}
+
+fn unit_from_row(r: &Row<'_>) -> Result<UnitRow, StoreError> {
+    let kind: String = r.get("kind")?;
+    Ok(UnitRow {
+        unit: OrgUnit {
+            id: r.get("id")?,
+            kind: UnitKind::parse(&kind)
+                .map_err(|e| StoreError::Corrupt(format!("unit kind: {e}")))?,
+            parent_id: r.get("parent_id")?,
+            name_ja: r.get("name_ja")?,
+            name_en: r.get("name_en")?,
+            pref_code: pref_opt(r.get("pref_code")?)?,
+            latitude: r.get("latitude")?,
+            longitude: r.get("longitude")?,
+            address: r.get("address")?,
+        },
+        builtin: r.get("builtin")?,
+        disabled: r.get("disabled")?,
+        created_at_us: r.get("created_at_us")?,
+        updated_at_us: r.get("updated_at_us")?,
+    })
+}
+
+fn user_from_row(r: &Row<'_>) -> Result<UserRow, StoreError> {
+    let roles: String = r.get("roles")?;
+    let failed: i64 = r.get("failed_count")?;
+    Ok(UserRow {
+        id: r.get("id")?,
+        username: r.get("username")?,
+        display_name: r.get("display_name")?,
+        unit_id: r.get("unit_id")?,
+        pref_code: pref_opt(r.get("pref_code")?)?,
+        roles: koban_access::Roles::from_csv(&roles)
+            .map_err(|e| StoreError::Corrupt(format!("roles: {e}")))?,
+        password_hash: r.get("password_hash")?,
+        totp_secret: r.get("totp_secret")?,
+        totp_last_step: r.get("totp_last_step")?,
+        failed_count: u32::try_from(failed)
+            .map_err(|_| StoreError::Corrupt("failed_count".into()))?,
+        failed_window_start_us: r.get("failed_window_start_us")?,
+        locked_at_us: r.get("locked_at_us")?,
+        disabled_at_us: r.get("disabled_at_us")?,
+        allow_concurrent: r.get("allow_concurrent")?,
+        last_login_us: r.get("last_login_us")?,
+        created_at_us: r.get("created_at_us")?,
+        updated_at_us: r.get("updated_at_us")?,
+    })
+}
+
+fn terminal_from_row(r: &Row<'_>) -> Result<TerminalRow, StoreError> {
+    Ok(TerminalRow {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        unit_id: r.get("unit_id")?,
+        pref_code: pref_opt(r.get("pref_code")?)?,
+        key_hash: r.get("key_hash")?,
+        idle_exempt: r.get("idle_exempt")?,
+        created_at_us: r.get("created_at_us")?,
+        disabled_at_us: r.get("disabled_at_us")?,
+    })
+}
+
+fn session_from_row(r: &Row<'_>) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        token_hash: r.get("token_hash")?,
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        created_at_us: r.get("created_at_us")?,
+        last_seen_us: r.get("last_seen_us")?,
+        ended_at_us: r.get("ended_at_us")?,
+        end_reason: r.get("end_reason")?,
+        terminal_id: r.get("terminal_id")?,
+        idle_exempt: r.get("idle_exempt")?,
+        client_addr: r.get("client_addr")?,
+    })
+}
+
+fn head_from_row(r: &Row<'_>) -> Result<AuditHead, StoreError> {
+    Ok(AuditHead {
+        tree_size: u64_of(r.get("tree_size")?, "tree_size")?,
+        frontier: r.get("frontier")?,
+        root_hash: hash32(r.get("root_hash")?, "root_hash")?,
+        timestamp_us: r.get("timestamp_us")?,
+        origin: r.get("origin")?,
+        key_id: r.get("key_id")?,
+        signature: r.get("signature")?,
+        last_checkpoint_size: u64_of(r.get("last_checkpoint_size")?, "last_checkpoint_size")?,
+        last_checkpoint_us: r.get("last_checkpoint_us")?,
+    })
+}
+
+// Audit event columns are read by position: verification reads millions of rows, and
+// name lookups would be a measurable share of that. The order is that of `EVENT_COLUMNS`.
+const EVENT_COLUMNS: &str = "seq, time_us, actor_id, actor_name, actor_roles, actor_unit, action, object_type, \
+                             object_id, scope_pref, purpose, result, detail, client_addr, request_id";
+
+fn event_from_row(r: &Row<'_>) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        seq: u64_of(r.get(0)?, "seq")?,
+        time_us: r.get(1)?,
+        actor_id: r.get(2)?,
+        actor_name: r.get(3)?,
+        actor_roles: r.get(4)?,
+        actor_unit: r.get(5)?,
+        action: r.get(6)?,
+        object_type: r.get(7)?,
+        object_id: r.get(8)?,
+        scope_pref: r.get(9)?,
+        purpose: r.get(10)?,
+        result: r.get(11)?,
+        detail: r.get(12)?,
+        client_addr: r.get(13)?,
+        request_id: r.get(14)?,
+    })
+}
+
+fn stored_event_from_row(r: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        event: event_from_row(r)?,
+        leaf_hash: hash32(r.get(15)?, "leaf_hash")?,
+        tree_root: hash32(r.get(16)?, "tree_root")?,
+    })
+}
+
+fn checkpoint_from_row(r: &Row<'_>) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint {
+        checkpoint: Checkpoint {
+            origin: r.get("origin")?,
+            tree_size: u64_of(r.get("tree_size")?, "tree_size")?,
+            root_hash: hash32(r.get("root_hash")?, "root_hash")?,
+            timestamp_us: r.get("timestamp_us")?,
+        },
+        key_id: r.get("key_id")?,
+        signature: r.get("signature")?,
+    })
+}
+
+/// Runs a query and maps every row, turning driver and mapping errors into one type.
+fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    match rows.next()? {
+        Some(row) => Ok(Some(map(row)?)),
+        None => Ok(None),
+    }
+}
+
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(stmt.execute(params)?)
+}
+
+/// A transaction on the writer connection.
+pub struct SqliteTx {
+    conn: Option<OwnedMutexGuard<Connection>>,
+    sync: SqliteSync,
+}
+
+impl std::fmt::Debug for SqliteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteTx")
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        // Not committed: roll back before the connection goes back to the queue.
+        if let Some(conn) = &self.conn {
+            if !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "SQLite rollback failed");
+                }
+            }
+        }
+    }
+}
+
+impl SqliteTx {
+    fn c(&self) -> Result<&Connection, StoreError> {
+        self.conn
+            .as_deref()
+            .ok_or_else(|| StoreError::Sqlite("transaction already finished".into()))
     }
 }
 
@@ -87,49 +420,556 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx::new(tx)))
+        let guard = self.write.clone().lock_owned().await;
+        // IMMEDIATE takes the write lock now, so a transaction that reads and then writes
+        // can never deadlock against another process upgrading its own read lock.
+        guard.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Box::new(SqliteTx {
+            conn: Some(guard),
+            sync: self.sync,
+        }))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+        .await
     }
 
     async fn migrations(&self) -> Result<Vec<i64>, StoreError> {
-        migrations(&self.read).await
+        self.read(|c| {
+            collect(
+                c,
+                "SELECT version FROM _koban_migrations ORDER BY version",
+                [],
+                |r| Ok(r.get(0)?),
+            )
+        })
+        .await
     }
 
     async fn audit_events_from(
         &self,
         from_seq: u64,
         limit: u32,
-    ) -> Result<Vec<koban_audit::StoredEvent>, StoreError> {
-        audit_events_from(&self.read, from_seq, limit).await
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let from = i64_of(from_seq, "from_seq")?;
+        self.read(move |c| {
+            let sql = format!("SELECT {EVENT_COLUMNS}, leaf_hash, tree_root FROM audit_events WHERE seq >= ?1 ORDER BY seq LIMIT ?2");
+            collect(c, &sql, params![from, i64::from(limit)], stored_event_from_row)
+        })
+        .await
     }
 
     async fn audit_leaves_from(
         &self,
         from_seq: u64,
         limit: u32,
-    ) -> Result<Vec<(u64, koban_audit::Hash)>, StoreError> {
-        audit_leaves_from(&self.read, from_seq, limit).await
+    ) -> Result<Vec<(u64, Hash)>, StoreError> {
+        let from = i64_of(from_seq, "from_seq")?;
+        self.read(move |c| {
+            collect(
+                c,
+                &q(sql::AUDIT_LEAVES_FROM),
+                params![from, i64::from(limit)],
+                |r| Ok((u64_of(r.get(0)?, "seq")?, hash32(r.get(1)?, "leaf_hash")?)),
+            )
+        })
+        .await
     }
 
-    async fn audit_checkpoints(&self) -> Result<Vec<koban_audit::StoredCheckpoint>, StoreError> {
-        audit_checkpoints(&self.read).await
+    async fn audit_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.read(|c| collect(c, sql::ALL_CHECKPOINTS, [], checkpoint_from_row))
+            .await
     }
 
-    async fn audit_head(&self) -> Result<Option<crate::AuditHead>, StoreError> {
-        audit_head(&self.read).await
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.read(|c| one(c, sql::AUDIT_HEAD, [], head_from_row))
+            .await
     }
 
     async fn audit_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        audit_keys(&self.read).await
+        self.read(|c| collect(c, sql::ALL_AUDIT_KEYS, [], |r| Ok((r.get(0)?, r.get(1)?))))
+            .await
     }
 
     async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        // rusqlite closes connections when the last handle drops; make sure the WAL is
+        // folded back so the file is self-contained for backups.
+        let guard = self.write.lock().await;
+        let _ = guard.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| StoreError::Sqlite("transaction already finished".into()))?;
+        let result = match self.sync {
+            // Under FULL the commit waits for the disk; keep that off the async workers.
+            SqliteSync::Full => tokio::task::spawn_blocking(move || {
+                let r = conn.execute_batch("COMMIT");
+                if r.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                r
+            })
+            .await
+            .map_err(|e| StoreError::Sqlite(format!("commit task: {e}")))?,
+            SqliteSync::Normal => {
+                let r = conn.execute_batch("COMMIT");
+                if r.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                r
+            }
+        };
+        Ok(result?)
+    }
+
+    async fn insert_unit(&mut self, row: &UnitRow) -> Result<(), StoreError> {
+        let u = &row.unit;
+        exec(
+            self.c()?,
+            &q(sql::INSERT_UNIT),
+            params![
+                u.id,
+                u.kind.as_str(),
+                u.parent_id,
+                u.name_ja,
+                u.name_en,
+                u.pref_code.map(|p| p.as_str()),
+                u.latitude,
+                u.longitude,
+                u.address,
+                row.builtin,
+                row.disabled,
+                row.created_at_us,
+                row.updated_at_us
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_unit(&mut self, id: &str) -> Result<Option<UnitRow>, StoreError> {
+        one(self.c()?, &q(sql::UNIT_BY_ID), [id], unit_from_row)
+    }
+
+    async fn update_unit(&mut self, row: &UnitRow) -> Result<(), StoreError> {
+        let u = &row.unit;
+        exec(
+            self.c()?,
+            &q(sql::UPDATE_UNIT),
+            params![
+                u.id,
+                u.name_ja,
+                u.name_en,
+                u.latitude,
+                u.longitude,
+                u.address,
+                row.disabled,
+                row.updated_at_us,
+                u.parent_id
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn list_units(&mut self, f: &UnitFilter) -> Result<Vec<UnitRow>, StoreError> {
+        let d = sql::list_units(f);
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            unit_from_row,
+        )
+    }
+
+    async fn count_units(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = self.c()?.query_row(sql::COUNT_UNITS, [], |r| r.get(0))?;
+        u64_of(n, "count")
+    }
+
+    async fn insert_user(&mut self, u: &UserRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_USER),
+            params![
+                u.id,
+                u.username,
+                u.display_name,
+                u.unit_id,
+                u.pref_code.map(|p| p.as_str()),
+                u.roles.to_csv(),
+                u.password_hash,
+                u.totp_secret,
+                u.totp_last_step,
+                i64::from(u.failed_count),
+                u.failed_window_start_us,
+                u.locked_at_us,
+                u.disabled_at_us,
+                u.allow_concurrent,
+                u.last_login_us,
+                u.created_at_us,
+                u.updated_at_us
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_user(&mut self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        one(self.c()?, &q(sql::USER_BY_ID), [id], user_from_row)
+    }
+
+    async fn get_user_by_username(
+        &mut self,
+        username: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        one(
+            self.c()?,
+            &q(sql::USER_BY_USERNAME),
+            [username],
+            user_from_row,
+        )
+    }
+
+    async fn update_user(&mut self, u: &UserRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::UPDATE_USER),
+            params![
+                u.id,
+                u.display_name,
+                u.unit_id,
+                u.pref_code.map(|p| p.as_str()),
+                u.roles.to_csv(),
+                u.password_hash,
+                u.totp_secret,
+                u.totp_last_step,
+                i64::from(u.failed_count),
+                u.failed_window_start_us,
+                u.locked_at_us,
+                u.disabled_at_us,
+                u.allow_concurrent,
+                u.last_login_us,
+                u.updated_at_us
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn list_users(&mut self, f: &UserFilter) -> Result<Vec<UserRow>, StoreError> {
+        let d = sql::list_users(f);
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            user_from_row,
+        )
+    }
+
+    async fn user_grants(&mut self, user_id: &str) -> Result<Vec<PrefCode>, StoreError> {
+        collect(self.c()?, &q(sql::GRANTS_OF_USER), [user_id], |r| {
+            let s: String = r.get(0)?;
+            PrefCode::parse(&s).map_err(|e| StoreError::Corrupt(format!("grant: {e}")))
+        })
+    }
+
+    async fn put_grant(
+        &mut self,
+        user_id: &str,
+        pref: PrefCode,
+        by: &str,
+        at_us: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(exec(
+            self.c()?,
+            &q(sql::INSERT_GRANT),
+            params![user_id, pref.as_str(), by, at_us],
+        )? == 1)
+    }
+
+    async fn delete_grant(&mut self, user_id: &str, pref: PrefCode) -> Result<bool, StoreError> {
+        Ok(exec(
+            self.c()?,
+            &q(sql::DELETE_GRANT),
+            params![user_id, pref.as_str()],
+        )? == 1)
+    }
+
+    async fn insert_terminal(&mut self, t: &TerminalRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_TERMINAL),
+            params![
+                t.id,
+                t.name,
+                t.unit_id,
+                t.pref_code.map(|p| p.as_str()),
+                t.key_hash,
+                t.idle_exempt,
+                t.created_at_us,
+                t.disabled_at_us
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_terminal(&mut self, id: &str) -> Result<Option<TerminalRow>, StoreError> {
+        one(self.c()?, &q(sql::TERMINAL_BY_ID), [id], terminal_from_row)
+    }
+
+    async fn get_terminal_by_key(
+        &mut self,
+        key_hash: &[u8],
+    ) -> Result<Option<TerminalRow>, StoreError> {
+        one(
+            self.c()?,
+            &q(sql::TERMINAL_BY_KEY),
+            [key_hash],
+            terminal_from_row,
+        )
+    }
+
+    async fn list_terminals(
+        &mut self,
+        prefs: Option<&[PrefCode]>,
+    ) -> Result<Vec<TerminalRow>, StoreError> {
+        let d = sql::list_terminals(prefs);
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            terminal_from_row,
+        )
+    }
+
+    async fn disable_terminal(&mut self, id: &str, at_us: i64) -> Result<(), StoreError> {
+        exec(self.c()?, &q(sql::DISABLE_TERMINAL), params![id, at_us])?;
+        Ok(())
+    }
+
+    async fn insert_session(&mut self, s: &SessionRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_SESSION),
+            params![
+                s.token_hash,
+                s.id,
+                s.user_id,
+                s.created_at_us,
+                s.last_seen_us,
+                s.ended_at_us,
+                s.end_reason,
+                s.terminal_id,
+                s.idle_exempt,
+                s.client_addr
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
+        one(
+            self.c()?,
+            &q(sql::SESSION_BY_HASH),
+            [token_hash],
+            session_from_row,
+        )
+    }
+
+    async fn touch_session(&mut self, token_hash: &[u8], now_us: i64) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::TOUCH_SESSION),
+            params![token_hash, now_us],
+        )?;
+        Ok(())
+    }
+
+    async fn end_session(
+        &mut self,
+        token_hash: &[u8],
+        now_us: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::END_SESSION),
+            params![token_hash, now_us, reason],
+        )?;
+        Ok(())
+    }
+
+    async fn end_user_sessions(
+        &mut self,
+        user_id: &str,
+        now_us: i64,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(exec(
+            self.c()?,
+            &q(sql::END_USER_SESSIONS),
+            params![user_id, now_us, reason],
+        )? as u64)
+    }
+
+    async fn audit_head_for_update(&mut self) -> Result<Option<AuditHead>, StoreError> {
+        // The transaction already holds SQLite's write lock (BEGIN IMMEDIATE).
+        one(self.c()?, sql::AUDIT_HEAD, [], head_from_row)
+    }
+
+    async fn put_audit_head(&mut self, h: &AuditHead) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::UPSERT_AUDIT_HEAD),
+            params![
+                i64_of(h.tree_size, "tree_size")?,
+                h.frontier,
+                &h.root_hash[..],
+                h.timestamp_us,
+                h.origin,
+                h.key_id,
+                h.signature,
+                i64_of(h.last_checkpoint_size, "last_checkpoint_size")?,
+                h.last_checkpoint_us
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn insert_audit_event(&mut self, s: &StoredEvent) -> Result<(), StoreError> {
+        let e = &s.event;
+        exec(
+            self.c()?,
+            &q(sql::INSERT_AUDIT_EVENT),
+            params![
+                i64_of(e.seq, "seq")?,
+                e.time_us,
+                e.actor_id,
+                e.actor_name,
+                e.actor_roles,
+                e.actor_unit,
+                e.action,
+                e.object_type,
+                e.object_id,
+                e.scope_pref,
+                e.purpose,
+                e.result,
+                e.detail,
+                e.client_addr,
+                e.request_id,
+                &s.leaf_hash[..],
+                &s.tree_root[..]
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn insert_checkpoint(&mut self, c: &StoredCheckpoint) -> Result<(), StoreError> {
+        let cp = &c.checkpoint;
+        exec(
+            self.c()?,
+            &q(sql::INSERT_CHECKPOINT),
+            params![
+                i64_of(cp.tree_size, "tree_size")?,
+                &cp.root_hash[..],
+                cp.timestamp_us,
+                cp.origin,
+                c.key_id,
+                c.signature
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn put_audit_key(
+        &mut self,
+        key_id: &str,
+        public_key: &[u8],
+        at_us: i64,
+    ) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_AUDIT_KEY),
+            params![key_id, public_key, at_us],
+        )?;
+        Ok(())
+    }
+
+    async fn search_audit(&mut self, a: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let d = sql::search_audit(a)?;
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            event_from_row,
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_constraints_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
+        assert_eq!(store.migrations().await.unwrap(), vec![1]);
+        drop(store);
+        let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
+        assert_eq!(
+            store.migrations().await.unwrap(),
+            vec![1],
+            "re-opening applies nothing twice"
+        );
+        let unit = UnitRow {
+            unit: OrgUnit {
+                id: "npa".into(),
+                kind: UnitKind::National,
+                parent_id: None,
+                name_ja: "警察庁".into(),
+                name_en: "NPA".into(),
+                pref_code: None,
+                latitude: None,
+                longitude: None,
+                address: None,
+            },
+            builtin: true,
+            disabled: false,
+            created_at_us: 0,
+            updated_at_us: 0,
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_unit(&unit).await.unwrap();
+        assert!(matches!(
+            tx.insert_unit(&unit).await,
+            Err(StoreError::Duplicate { .. })
+        ));
+        let mut orphan = unit.clone();
+        orphan.unit.id = "st-13-x".into();
+        orphan.unit.parent_id = Some("nowhere".into());
+        assert!(matches!(
+            tx.insert_unit(&orphan).await,
+            Err(StoreError::ForeignKey(_))
+        ));
+        tx.commit().await.unwrap();
+        // A dropped transaction rolls back.
+        let mut tx = store.begin().await.unwrap();
+        let mut other = unit.clone();
+        other.unit.id = "pref-13".into();
+        tx.insert_unit(&other).await.unwrap();
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.get_unit("pref-13").await.unwrap().is_none());
+        assert!(tx.get_unit("npa").await.unwrap().is_some());
     }
 }

@@ -129,10 +129,9 @@ const TAMPERS: &[Tamper] = &[
 ];
 
 async fn exec(url: &str, sql: &str) {
-    if url.starts_with("sqlite://") {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&pool).await.unwrap();
-        pool.close().await;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(sql).unwrap();
     } else {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
         sqlx::query(sql).execute(&pool).await.unwrap();

@@ -1,0 +1,217 @@
+//! SQL text shared by both backends. Placeholders are written `$n`; the SQLite
+//! implementation rewrites them to `?n`, which SQLite binds by number.
+
+pub(crate) const INSERT_UNIT: &str = "INSERT INTO org_units (id, kind, parent_id, name_ja, name_en, pref_code, latitude, longitude, address, builtin, disabled, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+pub(crate) const UNIT_BY_ID: &str = "SELECT * FROM org_units WHERE id = $1";
+
+pub(crate) const UPDATE_UNIT: &str = "UPDATE org_units SET name_ja = $2, name_en = $3, latitude = $4, longitude = $5, address = $6, disabled = $7, updated_at_us = $8, parent_id = $9 WHERE id = $1";
+
+pub(crate) const COUNT_UNITS: &str = "SELECT COUNT(*) AS n FROM org_units";
+
+pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, username, display_name, unit_id, pref_code, roles, password_hash, totp_secret, totp_last_step, failed_count, failed_window_start_us, locked_at_us, disabled_at_us, allow_concurrent, last_login_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+pub(crate) const USER_BY_ID: &str = "SELECT * FROM users WHERE id = $1";
+
+pub(crate) const USER_BY_USERNAME: &str = "SELECT * FROM users WHERE username = $1";
+
+pub(crate) const UPDATE_USER: &str = "UPDATE users SET display_name = $2, unit_id = $3, pref_code = $4, roles = $5, password_hash = $6, totp_secret = $7, totp_last_step = $8, failed_count = $9, failed_window_start_us = $10, locked_at_us = $11, disabled_at_us = $12, allow_concurrent = $13, last_login_us = $14, updated_at_us = $15 WHERE id = $1";
+
+pub(crate) const GRANTS_OF_USER: &str =
+    "SELECT pref_code FROM user_grants WHERE user_id = $1 ORDER BY pref_code";
+
+pub(crate) const INSERT_GRANT: &str = "INSERT INTO user_grants (user_id, pref_code, granted_by, granted_at_us) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, pref_code) DO NOTHING";
+
+pub(crate) const DELETE_GRANT: &str =
+    "DELETE FROM user_grants WHERE user_id = $1 AND pref_code = $2";
+
+pub(crate) const INSERT_TERMINAL: &str = "INSERT INTO terminals (id, name, unit_id, pref_code, key_hash, idle_exempt, created_at_us, disabled_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub(crate) const TERMINAL_BY_ID: &str = "SELECT * FROM terminals WHERE id = $1";
+
+pub(crate) const TERMINAL_BY_KEY: &str = "SELECT * FROM terminals WHERE key_hash = $1";
+
+pub(crate) const DISABLE_TERMINAL: &str =
+    "UPDATE terminals SET disabled_at_us = $2 WHERE id = $1 AND disabled_at_us IS NULL";
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, id, user_id, created_at_us, last_seen_us, ended_at_us, end_reason, terminal_id, idle_exempt, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub(crate) const SESSION_BY_HASH: &str = "SELECT * FROM sessions WHERE token_hash = $1";
+
+pub(crate) const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_seen_us = $2 WHERE token_hash = $1 AND ended_at_us IS NULL";
+
+pub(crate) const END_SESSION: &str = "UPDATE sessions SET ended_at_us = $2, end_reason = $3 WHERE token_hash = $1 AND ended_at_us IS NULL";
+
+pub(crate) const END_USER_SESSIONS: &str = "UPDATE sessions SET ended_at_us = $2, end_reason = $3 WHERE user_id = $1 AND ended_at_us IS NULL";
+
+pub(crate) const UPSERT_AUDIT_HEAD: &str = "INSERT INTO audit_head (id, tree_size, frontier, root_hash, timestamp_us, origin, key_id, signature, last_checkpoint_size, last_checkpoint_us) VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET tree_size = excluded.tree_size, frontier = excluded.frontier, root_hash = excluded.root_hash, timestamp_us = excluded.timestamp_us, origin = excluded.origin, key_id = excluded.key_id, signature = excluded.signature, last_checkpoint_size = excluded.last_checkpoint_size, last_checkpoint_us = excluded.last_checkpoint_us";
+
+pub(crate) const INSERT_AUDIT_EVENT: &str = "INSERT INTO audit_events (seq, time_us, actor_id, actor_name, actor_roles, actor_unit, action, object_type, object_id, scope_pref, purpose, result, detail, client_addr, request_id, leaf_hash, tree_root) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (tree_size, root_hash, timestamp_us, origin, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const INSERT_AUDIT_KEY: &str = "INSERT INTO audit_keys (key_id, public_key, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING";
+
+pub(crate) const AUDIT_EVENTS_FROM: &str =
+    "SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
+
+pub(crate) const AUDIT_LEAVES_FROM: &str =
+    "SELECT seq, leaf_hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
+
+pub(crate) const ALL_CHECKPOINTS: &str = "SELECT * FROM audit_checkpoints ORDER BY tree_size";
+
+pub(crate) const AUDIT_HEAD: &str = "SELECT * FROM audit_head WHERE id = 1";
+
+pub(crate) const ALL_AUDIT_KEYS: &str = "SELECT key_id, public_key FROM audit_keys ORDER BY key_id";
+
+pub(crate) const PG_MIGRATIONS: &str =
+    "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+
+/// A bound value of a query built at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A query built at run time (optional filters, `IN` lists), with `$n` placeholders.
+#[derive(Debug, Default)]
+pub(crate) struct Dyn {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Dyn {
+    fn new(sql: &str) -> Dyn {
+        Dyn {
+            sql: sql.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Appends `text` followed by a placeholder bound to `p`.
+    fn bind(&mut self, text: &str, p: Param) -> &mut Self {
+        self.params.push(p);
+        self.sql.push_str(text);
+        self.sql.push('$');
+        self.sql.push_str(&self.params.len().to_string());
+        self
+    }
+
+    /// Appends ` AND <column> IN (…)`. The list always holds a value no code can equal,
+    /// so an empty scope yields an empty result instead of invalid SQL.
+    fn in_list(&mut self, column: &str, prefs: &[PrefCode]) -> &mut Self {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(column);
+        self.sql.push_str(" IN (");
+        self.bind("", Param::Text("--".into()));
+        for p in prefs {
+            self.bind(", ", Param::Text(p.as_str()));
+        }
+        self.sql.push(')');
+        self
+    }
+
+    fn limit(&mut self, limit: u32) -> &mut Self {
+        self.bind(
+            " LIMIT ",
+            Param::Int(i64::from(limit.clamp(1, MAX_PAGE_ROWS))),
+        )
+    }
+}
+
+use crate::{AuditQuery, MAX_PAGE_ROWS, UnitFilter, UserFilter};
+use koban_org::PrefCode;
+
+pub(crate) fn list_units(f: &UnitFilter) -> Dyn {
+    let mut q = Dyn::new("SELECT * FROM org_units WHERE 1 = 1");
+    if let Some(prefs) = &f.prefs {
+        // Built-in units (the organisation chart) are listed whatever the scope.
+        q.sql.push_str(" AND (builtin OR pref_code IN (");
+        q.bind("", Param::Text("--".into()));
+        for p in prefs {
+            q.bind(", ", Param::Text(p.as_str()));
+        }
+        q.sql.push_str("))");
+    }
+    if let Some(kind) = f.kind {
+        q.bind(" AND kind = ", Param::Text(kind.as_str().into()));
+    }
+    if let Some(parent) = &f.parent_id {
+        q.bind(" AND parent_id = ", Param::Text(parent.clone()));
+    }
+    if let Some(after) = &f.after_id {
+        q.bind(" AND id > ", Param::Text(after.clone()));
+    }
+    q.sql.push_str(" ORDER BY id");
+    q.limit(f.limit);
+    q
+}
+
+pub(crate) fn list_users(f: &UserFilter) -> Dyn {
+    let mut q = Dyn::new("SELECT * FROM users WHERE 1 = 1");
+    if let Some(prefs) = &f.prefs {
+        q.in_list("pref_code", prefs);
+    }
+    if let Some(unit) = &f.unit_id {
+        q.bind(" AND unit_id = ", Param::Text(unit.clone()));
+    }
+    if let Some(after) = &f.after_username {
+        q.bind(" AND username > ", Param::Text(after.clone()));
+    }
+    q.sql.push_str(" ORDER BY username");
+    q.limit(f.limit);
+    q
+}
+
+pub(crate) fn list_terminals(prefs: Option<&[PrefCode]>) -> Dyn {
+    let mut q = Dyn::new("SELECT * FROM terminals WHERE 1 = 1");
+    if let Some(prefs) = prefs {
+        q.in_list("pref_code", prefs);
+    }
+    q.sql.push_str(" ORDER BY id");
+    q.limit(MAX_PAGE_ROWS);
+    q
+}
+
+pub(crate) fn search_audit(a: &AuditQuery) -> Result<Dyn, crate::StoreError> {
+    let mut q = Dyn::new(
+        "SELECT seq, time_us, actor_id, actor_name, actor_roles, actor_unit, action, object_type, object_id, \
+         scope_pref, purpose, result, detail, client_addr, request_id FROM audit_events WHERE 1 = 1",
+    );
+    if let Some(prefs) = &a.prefs {
+        q.in_list("scope_pref", prefs);
+    }
+    if let Some(actor) = &a.actor {
+        // An actor is named by account id or by the username they presented, so failed
+        // logons under a mistyped name can be found too.
+        q.bind(" AND (actor_id = ", Param::Text(actor.clone()));
+        q.bind(" OR actor_name = ", Param::Text(actor.clone()));
+        q.sql.push(')');
+    }
+    if let Some(t) = &a.object_type {
+        q.bind(" AND object_type = ", Param::Text(t.clone()));
+    }
+    if let Some(id) = &a.object_id {
+        q.bind(" AND object_id = ", Param::Text(id.clone()));
+    }
+    if let Some(action) = &a.action {
+        q.bind(" AND action = ", Param::Text(action.clone()));
+    }
+    if let Some(from) = a.from_us {
+        q.bind(" AND time_us >= ", Param::Int(from));
+    }
+    if let Some(to) = a.to_us {
+        q.bind(" AND time_us < ", Param::Int(to));
+    }
+    if let Some(before) = a.before_seq {
+        q.bind(
+            " AND seq < ",
+            Param::Int(crate::i64_of(before, "before_seq")?),
+        );
+    }
+    q.sql.push_str(" ORDER BY seq DESC");
+    q.limit(a.limit);
+    Ok(q)
+}
