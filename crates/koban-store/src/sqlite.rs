@@ -69,9 +69,52 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
-    write: Arc<Mutex<Connection>>,
+    writer: Arc<Writer>,
     read: Arc<std::sync::Mutex<Connection>>,
     sync: SqliteSync,
+}
+
+/// The single writer connection with its group-commit state.
+///
+/// Each koban transaction is a SAVEPOINT inside an outer SQLite transaction. Committing
+/// one releases its savepoint into the outer transaction and waits; a flusher task then
+/// commits the outer transaction — one fsync for every koban transaction that joined it —
+/// and only then are their callers told they succeeded. An action and its audit event
+/// stay atomic (same savepoint, same outer transaction), nothing is acknowledged before it
+/// is durable, and under `synchronous=FULL` the disk's fsync rate no longer caps the
+/// number of audited writes per second.
+struct Writer {
+    state: Arc<Mutex<WriterState>>,
+    wake: Arc<tokio::sync::Notify>,
+    outcome: tokio::sync::watch::Sender<BatchOutcome>,
+    sync: SqliteSync,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Wake the flusher so it notices the store is gone and exits.
+        self.wake.notify_one();
+    }
+}
+
+struct WriterState {
+    conn: Connection,
+    /// Whether the outer transaction is open.
+    open: bool,
+    /// Id of the batch now being built.
+    batch: u64,
+    /// Koban transactions released into this batch and waiting for its commit.
+    pending: usize,
+}
+
+/// What the flusher has committed so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct BatchOutcome {
+    /// Every batch up to and including this id is durable (ids start at 1).
+    committed: u64,
+    /// The first batch whose commit failed. After a failed commit the store refuses all
+    /// writes: a log that cannot be made durable must stop, not limp on.
+    failed: Option<u64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -118,9 +161,14 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies the migrations.
     pub async fn open(path: &Path, sync: SqliteSync) -> Result<SqliteStore, StoreError> {
         let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&path, sync))
+        let store = tokio::task::spawn_blocking(move || Self::open_blocking(&path, sync))
             .await
-            .map_err(|e| StoreError::Sqlite(format!("opening the database: {e}")))?
+            .map_err(|e| StoreError::Sqlite(format!("opening the database: {e}")))??;
+        tokio::spawn(Self::flusher(
+            Arc::downgrade(&store.writer),
+            store.writer.wake.clone(),
+        ));
+        Ok(store)
     }
 
     fn open_blocking(path: &Path, sync: SqliteSync) -> Result<SqliteStore, StoreError> {
@@ -140,11 +188,69 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
         configure(&read, sync)?;
+        let (outcome, _) = tokio::sync::watch::channel(BatchOutcome::default());
+        let writer = Arc::new(Writer {
+            state: Arc::new(Mutex::new(WriterState {
+                conn: write,
+                open: false,
+                batch: 1,
+                pending: 0,
+            })),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            outcome,
+            sync,
+        });
         Ok(SqliteStore {
-            write: Arc::new(Mutex::new(write)),
+            writer,
             read: Arc::new(std::sync::Mutex::new(read)),
             sync,
         })
+    }
+
+    /// Commits batches as koban transactions join them; exits when the store is dropped.
+    async fn flusher(writer: std::sync::Weak<Writer>, wake: Arc<tokio::sync::Notify>) {
+        loop {
+            wake.notified().await;
+            let Some(w) = writer.upgrade() else { return };
+            let state = w.state.clone().lock_owned().await;
+            if state.pending == 0 || !state.open {
+                continue;
+            }
+            let batch = state.batch;
+            let (mut state, result) = match w.sync {
+                // Under FULL the commit waits for the disk; keep that off the async workers.
+                SqliteSync::Full => match tokio::task::spawn_blocking(move || {
+                    let r = finish_outer(&state.conn);
+                    (state, r)
+                })
+                .await
+                {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::error!(error = %e, "SQLite commit task failed");
+                        w.outcome.send_modify(|o| {
+                            o.failed.get_or_insert(batch);
+                        });
+                        return;
+                    }
+                },
+                SqliteSync::Normal => {
+                    let r = finish_outer(&state.conn);
+                    (state, r)
+                }
+            };
+            state.open = false;
+            state.pending = 0;
+            state.batch += 1;
+            drop(state);
+            w.outcome.send_modify(|o| match &result {
+                Ok(()) => o.committed = batch,
+                Err(e) => {
+                    tracing::error!(error = %e, batch, "SQLite group commit failed; refusing further writes");
+                    o.failed.get_or_insert(batch);
+                }
+            });
+        }
     }
 
     /// Runs `f` on the read-only connection on a blocking thread.
@@ -162,6 +268,15 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Sqlite(format!("read task: {e}")))?
     }
+}
+
+/// Commits the outer transaction, rolling it back if the commit fails.
+fn finish_outer(conn: &Connection) -> rusqlite::Result<()> {
+    let r = conn.execute_batch("COMMIT");
+    if r.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    r
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -380,10 +495,10 @@ fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<u
     Ok(stmt.execute(params)?)
 }
 
-/// A transaction on the writer connection.
+/// A koban transaction: a savepoint in the writer's current batch.
 pub struct SqliteTx {
-    conn: Option<OwnedMutexGuard<Connection>>,
-    sync: SqliteSync,
+    state: Option<OwnedMutexGuard<WriterState>>,
+    writer: Arc<Writer>,
 }
 
 impl std::fmt::Debug for SqliteTx {
@@ -394,12 +509,20 @@ impl std::fmt::Debug for SqliteTx {
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        // Not committed: roll back before the connection goes back to the queue.
-        if let Some(conn) = &self.conn {
-            if !conn.is_autocommit() {
-                if let Err(e) = conn.execute_batch("ROLLBACK") {
-                    tracing::error!(error = %e, "SQLite rollback failed");
+        // Not committed: undo this transaction's savepoint only. If nothing else joined
+        // the batch, end the outer transaction too, so the write lock is not held idle.
+        if let Some(state) = &mut self.state {
+            let r = state
+                .conn
+                .execute_batch("ROLLBACK TO koban_tx; RELEASE koban_tx");
+            if r.is_err() || state.pending == 0 {
+                if !state.conn.is_autocommit() {
+                    if let Err(e) = state.conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "SQLite rollback failed");
+                    }
                 }
+                state.open = false;
+                state.pending = 0;
             }
         }
     }
@@ -407,8 +530,9 @@ impl Drop for SqliteTx {
 
 impl SqliteTx {
     fn c(&self) -> Result<&Connection, StoreError> {
-        self.conn
+        self.state
             .as_deref()
+            .map(|s| &s.conn)
             .ok_or_else(|| StoreError::Sqlite("transaction already finished".into()))
     }
 }
@@ -420,13 +544,28 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let guard = self.write.clone().lock_owned().await;
-        // IMMEDIATE takes the write lock now, so a transaction that reads and then writes
-        // can never deadlock against another process upgrading its own read lock.
-        guard.execute_batch("BEGIN IMMEDIATE")?;
+        if let Some(b) = self.writer.outcome.borrow().failed {
+            return Err(StoreError::Sqlite(format!(
+                "the store stopped after commit batch {b} failed"
+            )));
+        }
+        let mut state = self.writer.state.clone().lock_owned().await;
+        if !state.open {
+            // IMMEDIATE takes the write lock now, so a transaction that reads and then
+            // writes can never deadlock against another process upgrading its read lock.
+            state.conn.execute_batch("BEGIN IMMEDIATE")?;
+            state.open = true;
+        }
+        if let Err(e) = state.conn.execute_batch("SAVEPOINT koban_tx") {
+            if state.pending == 0 {
+                let _ = state.conn.execute_batch("ROLLBACK");
+                state.open = false;
+            }
+            return Err(e.into());
+        }
         Ok(Box::new(SqliteTx {
-            conn: Some(guard),
-            sync: self.sync,
+            state: Some(state),
+            writer: self.writer.clone(),
         }))
     }
 
@@ -498,38 +637,41 @@ impl Store for SqliteStore {
     async fn close(&self) {
         // rusqlite closes connections when the last handle drops; make sure the WAL is
         // folded back so the file is self-contained for backups.
-        let guard = self.write.lock().await;
-        let _ = guard.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        let state = self.writer.state.lock().await;
+        let _ = state.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     }
 }
 
 #[async_trait]
 impl Tx for SqliteTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        let conn = self
-            .conn
+        let mut state = self
+            .state
             .take()
             .ok_or_else(|| StoreError::Sqlite("transaction already finished".into()))?;
-        let result = match self.sync {
-            // Under FULL the commit waits for the disk; keep that off the async workers.
-            SqliteSync::Full => tokio::task::spawn_blocking(move || {
-                let r = conn.execute_batch("COMMIT");
-                if r.is_err() && !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                r
-            })
+        if let Err(e) = state.conn.execute_batch("RELEASE koban_tx") {
+            let _ = state
+                .conn
+                .execute_batch("ROLLBACK TO koban_tx; RELEASE koban_tx");
+            return Err(e.into());
+        }
+        state.pending += 1;
+        let batch = state.batch;
+        drop(state);
+        let writer = self.writer.clone();
+        writer.wake.notify_one();
+        let mut outcome = writer.outcome.subscribe();
+        let o = *outcome
+            .wait_for(|o| o.committed >= batch || o.failed.is_some_and(|f| f <= batch))
             .await
-            .map_err(|e| StoreError::Sqlite(format!("commit task: {e}")))?,
-            SqliteSync::Normal => {
-                let r = conn.execute_batch("COMMIT");
-                if r.is_err() && !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                r
-            }
-        };
-        Ok(result?)
+            .map_err(|_| StoreError::Sqlite("the commit flusher stopped".into()))?;
+        if o.committed >= batch {
+            Ok(())
+        } else {
+            Err(StoreError::Sqlite(format!(
+                "commit batch {batch} failed; nothing in it was stored"
+            )))
+        }
     }
 
     async fn insert_unit(&mut self, row: &UnitRow) -> Result<(), StoreError> {
