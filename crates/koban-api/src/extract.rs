@@ -205,3 +205,60 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         }))
     }
 }
+
+/// Decodes `%XX` escapes into UTF-8 text; `None` for a malformed escape or invalid UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("case%20123").unwrap(), "case 123");
+        assert_eq!(percent_decode("%E6%8D%9C%E6%9F%BB").unwrap(), "捜査");
+        assert!(percent_decode("%E6%8D").is_none(), "truncated UTF-8");
+        assert!(percent_decode("%G1").is_none());
+        assert!(percent_decode("abc%").is_none());
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            a: u32,
+            b: Vec<String>,
+        }
+        let e = parse_json::<T>(br#"{"a": "x", "b": []}"#).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_field", Some("a")));
+        let e = parse_json::<T>(br#"{"a": 1, "b": [1]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("b[0]"));
+        let e = parse_json::<T>(br#"{"a": 1, "b": [], "c": 0}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("c"));
+        let e = parse_json::<T>(br#"{"a": 1}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("b"));
+        let e = parse_json::<T>(b"{").unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        assert!(parse_json::<T>(br#"{"a": 1, "b": ["x"]}"#).is_ok());
+    }
+}

@@ -996,3 +996,68 @@ async fn login_is_rate_limited_per_client() {
     assert_eq!(v["error"]["code"], "rate_limited");
     s.stop().await;
 }
+
+/// Two koban instances (each with its own signing key) on one PostgreSQL database write
+/// concurrently; the audit log stays one consistent, verifiable tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_verifiable_log_on_postgres() {
+    let Some(a) = Server::start(common::Db::Postgres).await else {
+        return;
+    };
+    let data_b = tempfile::tempdir().unwrap();
+    let store_b = koban_store::connect(&a.url, koban_store::SqliteSync::Normal)
+        .await
+        .unwrap();
+    let clock_b: std::sync::Arc<koban_service::ManualClock> = a.clock.clone();
+    let b = koban_service::Koban::open(
+        store_b,
+        data_b.path(),
+        clock_b,
+        koban_service::Config::default(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(a.koban.audit().key_id(), b.audit().key_id());
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let koban = if i % 2 == 0 {
+            a.koban.clone()
+        } else {
+            b.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            for j in 0..5 {
+                koban
+                    .system_import_units(
+                        "test",
+                        format!(
+                            "id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address\nst-13-i{i}-{j},station,pref-13,署{i}{j},S{i}{j},13,,,\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let outcome =
+        koban_service::verify::verify_store(a.koban.store().as_ref(), Some(a.data.path()), |_| {})
+            .await
+            .unwrap();
+    match outcome {
+        koban_service::verify::VerifyOutcome::Intact { summary, keys } => {
+            assert!(summary.events_checked >= 30 + 3);
+            assert_eq!(
+                keys.from_database.len(),
+                1,
+                "instance B's key is known from the database"
+            );
+        }
+        koban_service::verify::VerifyOutcome::Tampered { fault, .. } => panic!("{fault}"),
+    }
+    b.store().close().await;
+    a.stop().await;
+}

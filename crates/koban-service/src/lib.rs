@@ -357,3 +357,77 @@ pub(crate) fn check_id(field: &str, id: &str, prefix: &str) -> Result<(), Servic
         ))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_and_checked() {
+        let id = new_id("usr");
+        assert!(check_id("id", &id, "usr").is_ok());
+        assert!(
+            check_id("id", &id, "trm").is_err(),
+            "a user id is not a terminal id"
+        );
+        for bad in [
+            "",
+            "usr_",
+            "usr_xyz",
+            "usr_0190",
+            &format!("{id}0"),
+            "usr_0190f3c2e6a07c5b9e1d2a3b4c5d6e7G",
+        ] {
+            assert!(check_id("id", bad, "usr").is_err(), "{bad}");
+        }
+        assert_ne!(new_id("usr"), new_id("usr"));
+    }
+
+    #[test]
+    fn text_fields_are_bounded_and_visible() {
+        assert!(check_text("name", "丸の内警察署", 100).is_ok());
+        assert!(check_text("name", "  ", 100).is_err());
+        assert!(check_text("name", &"x".repeat(101), 100).is_err());
+        assert!(check_text("name", "a\u{0}b", 100).is_err());
+    }
+
+    #[test]
+    fn times_are_utc_microseconds() {
+        assert_eq!(clock::rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            clock::rfc3339(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(
+            clock::parse_rfc3339("2023-11-14T22:13:20.123456Z"),
+            Some(1_700_000_000_123_456)
+        );
+        assert_eq!(
+            clock::parse_rfc3339("2023-11-15T07:13:20.123456+09:00"),
+            Some(1_700_000_000_123_456)
+        );
+        assert_eq!(clock::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn refusals_map_to_audit_results() {
+        assert_eq!(
+            ServiceError::Forbidden { action: "x" }.audit_result(),
+            Some("denied")
+        );
+        assert_eq!(
+            ServiceError::NotFound { what: "x" }.audit_result(),
+            Some("not_found")
+        );
+        assert_eq!(
+            ServiceError::InvalidCredentials.audit_result(),
+            Some("failure")
+        );
+        assert_eq!(
+            ServiceError::Internal("x".into()).audit_result(),
+            None,
+            "storage failures cannot be audited"
+        );
+    }
+}

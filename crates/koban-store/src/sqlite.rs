@@ -570,6 +570,12 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        // A store that stopped after a failed commit is not ready, even if it still reads.
+        if let Some(b) = self.writer.outcome.borrow().failed {
+            return Err(StoreError::Sqlite(format!(
+                "the store stopped after commit batch {b} failed"
+            )));
+        }
         self.read(|c| {
             Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
                 .map(|_| ())?)

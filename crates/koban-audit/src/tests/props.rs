@@ -145,8 +145,9 @@ proptest! {
         let root_of = |s: u64| if s <= n { tree.root_at(s).unwrap() } else { leaf_hash(b"beyond") };
         // Other sizes, with their genuine roots, never accept the proof.
         for other_old in [old_size.wrapping_sub(1), old_size + 1] {
-            // Old size 0 is consistent with everything, so it proves nothing here.
-            if other_old == 0 {
+            // Old size 0 is consistent with everything, so it proves nothing here; and an
+            // empty proof between equal sizes with equal roots is genuinely valid.
+            if other_old == 0 || (other_old == new_size && proof.is_empty()) {
                 continue;
             }
             prop_assert!(
@@ -255,4 +256,16 @@ proptest! {
         resized[..8].copy_from_slice(&other.to_be_bytes());
         prop_assert!(Frontier::from_bytes(&resized).is_err());
     }
+}
+
+/// The case proptest once found: old size 0, new size 1. The empty proof then also
+/// (correctly) proves size 1 consistent with itself.
+#[test]
+fn empty_proof_between_equal_sizes_is_valid() {
+    let tree = tree_of(3);
+    let root1 = tree.root_at(1).unwrap();
+    let proof = tree.consistency_proof(0, 1).unwrap();
+    assert!(proof.is_empty());
+    assert!(verify_consistency(1, 1, &root1, &root1, &proof).is_ok());
+    assert!(verify_consistency(1, 1, &root1, &tree.root_at(2).unwrap(), &proof).is_err());
 }
