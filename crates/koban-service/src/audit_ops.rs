@@ -68,7 +68,7 @@ impl From<AuditEvent> for AuditEventView {
 }
 
 /// A signed tree head, with everything a client needs to check the signature.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckpointView {
     pub origin: String,
     pub tree_size: u64,
@@ -185,23 +185,7 @@ impl Koban {
                 .await?
                 .ok_or(ServiceError::NotFound { what: "checkpoint" })?;
             let keys = self.store().audit_keys().await?;
-            let cp = head.as_checkpoint();
-            let public_key = keys
-                .iter()
-                .find(|(id, _)| *id == cp.key_id)
-                .map(|(_, k)| b64(k))
-                .unwrap_or_default();
-            Ok(CheckpointView {
-                origin: cp.checkpoint.origin.clone(),
-                tree_size: cp.checkpoint.tree_size,
-                root_hash: hex(&cp.checkpoint.root_hash),
-                timestamp: rfc3339(cp.checkpoint.timestamp_us),
-                timestamp_us: cp.checkpoint.timestamp_us,
-                signed_body: String::from_utf8_lossy(&cp.checkpoint.signed_body()).into_owned(),
-                key_id: cp.key_id,
-                signature: b64(&cp.signature),
-                public_key,
-            })
+            Ok(checkpoint_view(&head, &keys))
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -296,6 +280,31 @@ impl Koban {
         }
         .await;
         self.conclude(tx, ev, r).await
+    }
+}
+
+/// The public form of a signed head: what `/audit/checkpoint` returns and what
+/// `koban audit checkpoint` prints, for auditors and witnesses to keep.
+pub fn checkpoint_view(
+    head: &koban_store::AuditHead,
+    keys: &[(String, Vec<u8>)],
+) -> CheckpointView {
+    let cp = head.as_checkpoint();
+    let public_key = keys
+        .iter()
+        .find(|(id, _)| *id == cp.key_id)
+        .map(|(_, k)| b64(k))
+        .unwrap_or_default();
+    CheckpointView {
+        origin: cp.checkpoint.origin.clone(),
+        tree_size: cp.checkpoint.tree_size,
+        root_hash: hex(&cp.checkpoint.root_hash),
+        timestamp: rfc3339(cp.checkpoint.timestamp_us),
+        timestamp_us: cp.checkpoint.timestamp_us,
+        signed_body: String::from_utf8_lossy(&cp.checkpoint.signed_body()).into_owned(),
+        key_id: cp.key_id,
+        signature: b64(&cp.signature),
+        public_key,
     }
 }
 

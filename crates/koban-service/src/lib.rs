@@ -34,7 +34,7 @@ mod users;
 pub mod verify;
 
 pub use audit_log::{AuditLog, EventDraft};
-pub use audit_ops::{AuditEventView, AuditSearch, CheckpointView};
+pub use audit_ops::{AuditEventView, AuditSearch, CheckpointView, checkpoint_view};
 pub use auth::{LoginRequest, LoginResponse, SessionView};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{LineProblem, ServiceError};

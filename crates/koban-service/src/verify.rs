@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use koban_audit::{Fault, SigningKey, Verifier, VerifySummary};
+use koban_audit::{Fault, SigningKey, StoredCheckpoint, Verifier, VerifySummary};
 use koban_store::{Store, StoreError};
 
 use crate::audit_log::SIGNING_KEY_FILE;
@@ -40,6 +40,46 @@ pub enum VerifyError {
     Store(#[from] StoreError),
     #[error("reading the signing key: {0}")]
     Key(String),
+    #[error("external checkpoint: {0}")]
+    External(String),
+}
+
+/// A checkpoint kept outside this database (saved from `/api/v1/audit/checkpoint` or
+/// `koban audit checkpoint` by an auditor or a witness), with the key that signed it.
+#[derive(Debug, Clone)]
+pub struct ExternalCheckpoint {
+    pub checkpoint: StoredCheckpoint,
+    pub public_key: [u8; 32],
+}
+
+/// Parses the JSON form of a checkpoint. The body, key id and public key must agree with
+/// each other; the signature itself is checked by the verifier like any other.
+pub fn parse_external_checkpoint(json: &[u8]) -> Result<ExternalCheckpoint, VerifyError> {
+    let view: crate::CheckpointView = serde_json::from_slice(json)
+        .map_err(|e| VerifyError::External(format!("not a checkpoint document: {e}")))?;
+    let checkpoint = koban_audit::Checkpoint::parse_body(view.signed_body.as_bytes())
+        .map_err(|e| VerifyError::External(format!("signed_body: {e}")))?;
+    let signature = data_encoding::BASE64
+        .decode(view.signature.as_bytes())
+        .map_err(|e| VerifyError::External(format!("signature: {e}")))?;
+    let public_key: [u8; 32] = data_encoding::BASE64
+        .decode(view.public_key.as_bytes())
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| VerifyError::External("public_key is not a base64 Ed25519 key".into()))?;
+    if koban_audit::key_id_of(&public_key) != view.key_id {
+        return Err(VerifyError::External(
+            "key_id does not belong to public_key".into(),
+        ));
+    }
+    Ok(ExternalCheckpoint {
+        checkpoint: StoredCheckpoint {
+            checkpoint,
+            key_id: view.key_id,
+            signature,
+        },
+        public_key,
+    })
 }
 
 /// Collects the verification keys: the data directory's key (if present) and the keys
@@ -84,10 +124,29 @@ pub async fn collect_keys(
 pub async fn verify_store(
     store: &dyn Store,
     data_dir: Option<&Path>,
+    progress: impl FnMut(u64),
+) -> Result<VerifyOutcome, VerifyError> {
+    verify_store_with(store, data_dir, Vec::new(), progress).await
+}
+
+/// [`verify_store`], also holding the log to checkpoints kept elsewhere. A checkpoint
+/// from outside catches what no local check can: a history rewritten or rolled back by
+/// someone who also holds the signing key.
+pub async fn verify_store_with(
+    store: &dyn Store,
+    data_dir: Option<&Path>,
+    external: Vec<ExternalCheckpoint>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyOutcome, VerifyError> {
-    let (keys, source) = collect_keys(store, data_dir).await?;
+    let (mut keys, mut source) = collect_keys(store, data_dir).await?;
     let mut checkpoints = store.audit_checkpoints().await?;
+    for ext in external {
+        if !keys.contains_key(&ext.checkpoint.key_id) {
+            source.trusted.push(ext.checkpoint.key_id.clone());
+            keys.insert(ext.checkpoint.key_id.clone(), ext.public_key);
+        }
+        checkpoints.push(ext.checkpoint);
+    }
     if let Some(head) = store.audit_head().await? {
         checkpoints.push(head.as_checkpoint());
     }

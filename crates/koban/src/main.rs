@@ -144,6 +144,17 @@ enum AuditCommand {
     Verify {
         #[command(flatten)]
         storage: StorageArgs,
+        /// A checkpoint kept elsewhere (JSON from `koban audit checkpoint` or
+        /// GET /api/v1/audit/checkpoint); the log must still contain and agree with it.
+        /// Repeatable.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Print the latest signed checkpoint as JSON, for an auditor or another
+    /// prefecture to keep as a witness.
+    Checkpoint {
+        #[command(flatten)]
+        storage: StorageArgs,
     },
 }
 
@@ -221,7 +232,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(cmd) => user(cmd).await,
-        Command::Audit(AuditCommand::Verify { storage }) => audit_verify(&storage).await,
+        Command::Audit(AuditCommand::Verify {
+            storage,
+            checkpoints,
+        }) => audit_verify(&storage, &checkpoints).await,
+        Command::Audit(AuditCommand::Checkpoint { storage }) => {
+            let store = open_existing_store(&storage).await?;
+            let head = store
+                .audit_head()
+                .await?
+                .context("the audit log is empty")?;
+            let keys = store.audit_keys().await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&koban_service::checkpoint_view(&head, &keys))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import(ImportCommand::Stations { storage, file }) => {
             let (koban, _) = open(&storage).await?;
             let csv =
@@ -413,17 +440,33 @@ async fn user(cmd: UserCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit_verify(storage: &StorageArgs) -> Result<ExitCode> {
-    // Verification must not write: open the store without the application (which would
-    // register keys and bootstrap), and never create a missing database.
+/// Opens the store of an existing installation without the application (which would
+/// register keys and bootstrap), never creating a missing database.
+async fn open_existing_store(storage: &StorageArgs) -> Result<Arc<dyn Store>> {
     if storage.database.is_none() && !storage.data.join(SQLITE_FILE).exists() {
         bail!("no database in {}", storage.data.display());
     }
-    let store = open_store(storage).await?;
+    open_store(storage).await
+}
+
+async fn audit_verify(storage: &StorageArgs, checkpoint_files: &[PathBuf]) -> Result<ExitCode> {
+    let mut external = Vec::new();
+    for f in checkpoint_files {
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        external.push(
+            koban_service::verify::parse_external_checkpoint(&bytes)
+                .with_context(|| format!("{}", f.display()))?,
+        );
+    }
+    let store = open_existing_store(storage).await?;
     let started = std::time::Instant::now();
-    let outcome =
-        koban_service::verify::verify_store(store.as_ref(), Some(Path::new(&storage.data)), |_| {})
-            .await?;
+    let outcome = koban_service::verify::verify_store_with(
+        store.as_ref(),
+        Some(Path::new(&storage.data)),
+        external,
+        |_| {},
+    )
+    .await?;
     let elapsed_ms = started.elapsed().as_millis();
     match outcome {
         koban_service::verify::VerifyOutcome::Intact { summary, keys } => {

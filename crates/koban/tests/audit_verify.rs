@@ -204,6 +204,60 @@ fn uuid_like() -> String {
     format!("{t:x}{}", std::process::id())
 }
 
+/// Someone holding both the database and the signing key rolls the log back to an
+/// earlier signed state: every local check passes, and only a checkpoint kept elsewhere
+/// catches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_checkpoint_catches_a_rollback() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("koban.sqlite3").display());
+    populate(&url, data.path()).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_koban"))
+        .args(["audit", "checkpoint", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let witness = data.path().join("witness.json");
+    std::fs::write(&witness, &out.stdout).unwrap();
+    // Roll back: make the oldest stored checkpoint the head again and drop what followed.
+    exec(
+        &url,
+        "UPDATE audit_head SET (tree_size, root_hash, timestamp_us, origin, key_id, signature) = \
+         (SELECT tree_size, root_hash, timestamp_us, origin, key_id, signature FROM audit_checkpoints ORDER BY tree_size LIMIT 1)",
+    )
+    .await;
+    exec(
+        &url,
+        "DELETE FROM audit_events WHERE seq >= (SELECT tree_size FROM audit_head)",
+    )
+    .await;
+    exec(
+        &url,
+        "DELETE FROM audit_checkpoints WHERE tree_size > (SELECT tree_size FROM audit_head)",
+    )
+    .await;
+    let (code, text) = verify(data.path(), None);
+    assert_eq!(
+        code, 0,
+        "a consistent rollback passes the local checks: {text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_koban"))
+        .args(["audit", "verify", "--data"])
+        .arg(data.path())
+        .arg("--checkpoint")
+        .arg(&witness)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("truncated"), "{text}");
+}
+
 #[test]
 fn verify_refuses_a_missing_database() {
     let data = tempfile::tempdir().unwrap();
@@ -221,6 +275,7 @@ fn every_command_has_help() {
         &["user", "unlock", "--help"],
         &["user", "disable", "--help"],
         &["audit", "verify", "--help"],
+        &["audit", "checkpoint", "--help"],
         &["import", "stations", "--help"],
         &["demo", "--help"],
         &["bench", "audit", "--help"],
