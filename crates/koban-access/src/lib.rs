@@ -158,6 +158,10 @@ pub enum Action {
     AuditRead,
     /// Fetch checkpoints and Merkle proofs of the audit log.
     AuditProof,
+    /// Look up addresses and places in the imported reference data.
+    GeoRead,
+    /// Import reference data (address points, boundaries).
+    GeoManage,
 }
 
 impl Action {
@@ -173,10 +177,12 @@ impl Action {
             Action::TerminalManage => "terminal_manage",
             Action::AuditRead => "audit_read",
             Action::AuditProof => "audit_proof",
+            Action::GeoRead => "geo_read",
+            Action::GeoManage => "geo_manage",
         }
     }
 
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::SelfService,
         Action::OrgRead,
         Action::OrgManage,
@@ -186,6 +192,8 @@ impl Action {
         Action::TerminalManage,
         Action::AuditRead,
         Action::AuditProof,
+        Action::GeoRead,
+        Action::GeoManage,
     ];
 }
 
@@ -194,10 +202,12 @@ impl Action {
 pub fn role_allows(role: Role, action: Action) -> bool {
     use Role::*;
     match action {
-        Action::SelfService | Action::OrgRead => true,
-        Action::OrgManage | Action::UserManage | Action::GrantManage | Action::TerminalManage => {
-            role == Administrator
-        }
+        Action::SelfService | Action::OrgRead | Action::GeoRead => true,
+        Action::OrgManage
+        | Action::UserManage
+        | Action::GrantManage
+        | Action::TerminalManage
+        | Action::GeoManage => role == Administrator,
         // Auditors must be able to see who holds which account to review access; they
         // cannot change anything.
         Action::UserRead => matches!(role, Administrator | Auditor),

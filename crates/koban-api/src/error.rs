@@ -117,6 +117,9 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %msg, "audit log integrity failure");
                 ApiError::new(S::INTERNAL_SERVER_ERROR, "audit_integrity", msg)
             }
+            ServiceError::Unavailable { code, message } => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, code, message)
+            }
             ServiceError::Store(inner) => {
                 tracing::error!(error = %inner, "storage error");
                 ApiError::new(

@@ -429,3 +429,47 @@ pub async fn method_not_allowed() -> ApiError {
         "this method is not allowed on this resource",
     )
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeocodeQuery {
+    q: String,
+    limit: Option<usize>,
+}
+
+pub async fn geocode(
+    State(s): State<AppState>,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<GeocodeQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban.geocode(&t, &q.q, q.limit.unwrap_or(10)).await?,
+    ))
+}
+
+pub async fn suggest(
+    State(s): State<AppState>,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<GeocodeQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban
+            .suggest_address(&t, &q.q, q.limit.unwrap_or(10))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseQuery {
+    lat: f64,
+    lon: f64,
+}
+
+pub async fn reverse(
+    State(s): State<AppState>,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<ReverseQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.reverse_geocode(&t, q.lat, q.lon).await?))
+}

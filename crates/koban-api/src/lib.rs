@@ -96,7 +96,10 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         .route("/audit/events", get(h::search_audit))
         .route("/audit/checkpoint", get(h::audit_checkpoint))
         .route("/audit/proofs/inclusion", get(h::audit_inclusion))
-        .route("/audit/proofs/consistency", get(h::audit_consistency));
+        .route("/audit/proofs/consistency", get(h::audit_consistency))
+        .route("/geo/geocode", get(h::geocode))
+        .route("/geo/suggest", get(h::suggest))
+        .route("/geo/reverse", get(h::reverse));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

@@ -1061,3 +1061,109 @@ async fn two_instances_share_one_verifiable_log_on_postgres() {
     b.store().close().await;
     a.stop().await;
 }
+
+const SMALL_ADDRESSES: &str = "都道府県名,市区町村名,大字町丁目名,小字・通称名,緯度,経度\n\
+東京都,千代田区,丸の内一丁目,,35.681236,139.767125\n\
+東京都,千代田区,丸の内二丁目,,35.679,139.764\n\
+東京都,府中市,宮町一丁目,,35.672,139.479\n\
+広島県,府中市,府川町,,34.568,133.236\n";
+
+const SMALL_BOUNDARY: &str = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"N03_001":"東京都","N03_002":null,"N03_003":null,"N03_004":"千代田区","N03_007":"13101"},"geometry":{"type":"Polygon","coordinates":[[[139.73,35.67],[139.79,35.67],[139.79,35.70],[139.73,35.70],[139.73,35.67]]]}}]}"#;
+
+async fn geocoding_after_import(s: &Server) {
+    let u = s.user("calltaker-geo", "pref-13", &[Role::CallTaker]).await;
+    let t = s.login(&u).await;
+    // Before any import: a clear 503, not an empty answer.
+    let (st, v) = s
+        .get("/api/v1/geo/geocode?q=%E4%B8%B8%E3%81%AE%E5%86%85", &t)
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (503, Some("reference_data_missing")),
+        "{v}"
+    );
+    let before = s.audit_size().await;
+    // A bad file is refused whole.
+    let bad = s
+        .koban
+        .system_import_geo(
+            "test",
+            koban_service::geo::ADDRESSES,
+            vec![("bad.csv".into(), b"x,y\n1,2\n".to_vec())],
+        )
+        .await;
+    assert!(bad.is_err());
+    s.koban
+        .system_import_geo(
+            "test",
+            koban_service::geo::ADDRESSES,
+            vec![("a.csv".into(), SMALL_ADDRESSES.as_bytes().to_vec())],
+        )
+        .await
+        .unwrap();
+    s.koban
+        .system_import_geo(
+            "test",
+            koban_service::geo::BOUNDARIES,
+            vec![("b.geojson".into(), SMALL_BOUNDARY.as_bytes().to_vec())],
+        )
+        .await
+        .unwrap();
+    assert!(s.audit_size().await >= before + 2, "imports are audited");
+    let q = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let (st, v) = s
+        .get(
+            &format!("/api/v1/geo/geocode?q={}", q("千代田区丸の内１丁目")),
+            &t,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["best"]["town"], "丸の内一丁目", "{v}");
+    assert!((v["best"]["point"]["lat"].as_f64().unwrap() - 35.681236).abs() < 1e-6);
+    // Ambiguous: two 府中市 — candidates, no silent guess.
+    let (_, v) = s
+        .get(&format!("/api/v1/geo/geocode?q={}", q("府中市")), &t)
+        .await;
+    assert!(v["best"].is_null(), "{v}");
+    assert!(v["candidates"].as_array().unwrap().len() >= 2, "{v}");
+    let (st, v) = s.get("/api/v1/geo/geocode?q=", &t).await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("q")));
+    let (st, v) = s
+        .get(&format!("/api/v1/geo/suggest?q={}", q("丸の内")), &t)
+        .await;
+    assert_eq!(st, 200);
+    assert!(!v.as_array().unwrap().is_empty(), "{v}");
+    // Reverse: the polygon, and the nearest station of the caller's scope.
+    let admin = s.user("admin-geo", "pref-13", &[Role::Administrator]).await;
+    let ta = s.login(&admin).await;
+    let (st, _) = s
+        .call("post", "/api/v1/org/units", Some(&ta), Some(json!({"id": "st-13-marunouchi", "kind": "station", "parent_id": "pref-13", "name_ja": "丸の内警察署", "name_en": "Marunouchi", "pref_code": "13", "latitude": 35.6843, "longitude": 139.7640})))
+        .await;
+    assert_eq!(st, 201);
+    let t = s.login(&u).await;
+    let (st, v) = s
+        .get("/api/v1/geo/reverse?lat=35.6812&lon=139.7671", &t)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["municipality"]["code"], "13101");
+    assert_eq!(v["station"]["id"], "st-13-marunouchi");
+    assert_eq!(v["station"]["method"], "nearest_station");
+    let (st, v) = s.get("/api/v1/geo/reverse?lat=51.5&lon=-0.12", &t).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("outside_japan"))
+    );
+    // A restarted instance loads the stored data again.
+    let again = koban_service::Koban::open(
+        s.koban.store().clone(),
+        s.data.path(),
+        s.clock.clone(),
+        koban_service::Config::default(),
+    )
+    .await
+    .unwrap();
+    let t2 = s.login(&u).await;
+    let r = again.geocode(&t2, "丸の内二丁目", 5).await.unwrap();
+    assert!(r.best.is_some());
+}
+both!(geocoding_after_import);

@@ -39,6 +39,9 @@ pub enum ServiceError {
     /// The audit log in storage disagrees with its own signed checkpoints.
     #[error("the audit log failed its integrity check: {0}")]
     AuditIntegrity(String),
+    /// A capability is not ready, e.g. reference data has not been imported yet.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -81,6 +84,7 @@ impl ServiceError {
             | ServiceError::AccountDisabled => Some("failure"),
             ServiceError::AuditIntegrity(_) => Some("failure"),
             ServiceError::Unauthenticated { .. }
+            | ServiceError::Unavailable { .. }
             | ServiceError::Store(_)
             | ServiceError::Internal(_) => None,
         }

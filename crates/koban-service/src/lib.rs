@@ -28,6 +28,7 @@ mod audit_ops;
 mod auth;
 pub mod clock;
 mod error;
+pub mod geo;
 mod org;
 mod terminals;
 mod users;
@@ -187,6 +188,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     audit: AuditLog,
     config: Config,
+    geo: geo::SharedGeo,
 }
 
 impl Koban {
@@ -206,9 +208,11 @@ impl Koban {
                 clock,
                 audit,
                 config,
+                geo: Default::default(),
             }),
         };
         app.bootstrap().await?;
+        app.reload_geo().await?;
         Ok(app)
     }
 
@@ -220,6 +224,9 @@ impl Koban {
     }
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+    pub(crate) fn geo(&self) -> &geo::SharedGeo {
+        &self.inner.geo
     }
     pub fn now_us(&self) -> i64 {
         self.inner.clock.now_us()

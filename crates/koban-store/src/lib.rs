@@ -234,6 +234,26 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// One imported reference file (address points, boundaries), stored verbatim.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub source_name: String,
+    /// Hex SHA-256 of `bytes`, recorded in the audit event of the import.
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+    pub imported_at_us: i64,
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("source_name", &self.source_name)
+            .field("sha256", &self.sha256)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
 /// A storage backend. Cheap to clone behind an `Arc`; shared by every request.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
@@ -264,6 +284,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
     /// Public keys recorded for checkpoint signatures: `(key_id, public key)`.
     async fn audit_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// The stored parts of a reference dataset, in order (empty if never imported).
+    async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError>;
     /// Closes the pool, waiting for connections to finish.
     async fn close(&self);
 }
@@ -342,6 +364,10 @@ pub trait Tx: Send {
         at_us: i64,
     ) -> Result<(), StoreError>;
     async fn search_audit(&mut self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+
+    // Reference data.
+    /// Replaces every part of a dataset with `parts`.
+    async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError>;
 }
 
 /// Connects to the database named by `url`: `sqlite://PATH` or `postgres://…`, runs the

@@ -611,6 +611,30 @@ impl crate::Tx for PgTx {
         Ok(())
     }
 
+    async fn replace_dataset(
+        &mut self,
+        kind: &str,
+        parts: &[crate::Dataset],
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_DATASET)
+            .bind(kind)
+            .execute(&mut *self.tx)
+            .await?;
+        for (i, d) in parts.iter().enumerate() {
+            sqlx::query(sql::INSERT_DATASET_PART)
+                .bind(kind)
+                .bind(i as i64)
+                .bind(&d.source_name)
+                .bind(&d.sha256)
+                .bind(&d.bytes)
+                .bind(d.imported_at_us)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
     async fn search_audit(
         &mut self,
         a: &crate::AuditQuery,
@@ -760,6 +784,24 @@ impl Store for PgStore {
 
     async fn audit_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         audit_keys(&self.pool).await
+    }
+
+    async fn load_dataset(&self, kind: &str) -> Result<Vec<crate::Dataset>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(sql::DATASET_PARTS)
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::Dataset {
+                    source_name: r.try_get("source_name")?,
+                    sha256: r.try_get("sha256")?,
+                    bytes: r.try_get("bytes")?,
+                    imported_at_us: r.try_get("imported_at_us")?,
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {

@@ -65,6 +65,12 @@ pub(crate) const AUDIT_HEAD: &str = "SELECT * FROM audit_head WHERE id = 1";
 
 pub(crate) const ALL_AUDIT_KEYS: &str = "SELECT key_id, public_key FROM audit_keys ORDER BY key_id";
 
+pub(crate) const DATASET_PARTS: &str = "SELECT source_name, sha256, bytes, imported_at_us FROM reference_datasets WHERE kind = $1 ORDER BY part";
+
+pub(crate) const DELETE_DATASET: &str = "DELETE FROM reference_datasets WHERE kind = $1";
+
+pub(crate) const INSERT_DATASET_PART: &str = "INSERT INTO reference_datasets (kind, part, source_name, sha256, bytes, imported_at_us) VALUES ($1, $2, $3, $4, $5, $6)";
+
 pub(crate) const PG_MIGRATIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 

@@ -22,8 +22,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::sql::{self, Dyn, Param};
 use crate::{
-    AuditHead, AuditQuery, Backend, SessionRow, Store, StoreError, TerminalRow, Tx, UnitFilter,
-    UnitRow, UserFilter, UserRow, hash32, i64_of, pref_opt, u64_of,
+    AuditHead, AuditQuery, Backend, Dataset, SessionRow, Store, StoreError, TerminalRow, Tx,
+    UnitFilter, UnitRow, UserFilter, UserRow, hash32, i64_of, pref_opt, u64_of,
 };
 
 /// How hard SQLite works to make a commit survive power loss.
@@ -60,11 +60,18 @@ const STATEMENT_CACHE: usize = 64;
 
 /// The SQLite migrations, in order. Each runs once, in its own transaction, and is
 /// recorded in `_koban_migrations`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "reference data",
+        include_str!("../migrations/sqlite/0002_reference_data.sql"),
+    ),
+];
 
 /// SQLite store.
 #[derive(Clone)]
@@ -447,6 +454,15 @@ fn stored_event_from_row(r: &Row<'_>) -> Result<StoredEvent, StoreError> {
     })
 }
 
+fn dataset_from_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
+    Ok(Dataset {
+        source_name: r.get("source_name")?,
+        sha256: r.get("sha256")?,
+        bytes: r.get("bytes")?,
+        imported_at_us: r.get("imported_at_us")?,
+    })
+}
+
 fn checkpoint_from_row(r: &Row<'_>) -> Result<StoredCheckpoint, StoreError> {
     Ok(StoredCheckpoint {
         checkpoint: Checkpoint {
@@ -637,6 +653,12 @@ impl Store for SqliteStore {
 
     async fn audit_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.read(|c| collect(c, sql::ALL_AUDIT_KEYS, [], |r| Ok((r.get(0)?, r.get(1)?))))
+            .await
+    }
+
+    async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError> {
+        let kind = kind.to_string();
+        self.read(move |c| collect(c, &q(sql::DATASET_PARTS), [kind], dataset_from_row))
             .await
     }
 
@@ -1050,6 +1072,25 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError> {
+        exec(self.c()?, &q(sql::DELETE_DATASET), [kind])?;
+        for (i, d) in parts.iter().enumerate() {
+            exec(
+                self.c()?,
+                &q(sql::INSERT_DATASET_PART),
+                params![
+                    kind,
+                    i as i64,
+                    d.source_name,
+                    d.sha256,
+                    d.bytes,
+                    d.imported_at_us
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     async fn search_audit(&mut self, a: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         let d = sql::search_audit(a)?;
         collect(
@@ -1071,12 +1112,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1],
+            vec![1, 2],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {

@@ -54,6 +54,51 @@ const DEMO_USERS: &[(&str, &str, &str, &[Role])] = &[
     ("npa-auditor", "警察庁 監査", "npa", &[Role::Auditor]),
 ];
 
+/// Imports the public address points and boundaries from the shared reference data, when
+/// it is there, so the demo can geocode. Missing data is reported, not fatal.
+async fn load_reference_geography(koban: &koban_service::Koban) {
+    let root = std::env::var_os("KOBAN_REFERENCE_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("../shared/data"));
+    let addresses = root.join("geo/addresses-town-level.csv");
+    match std::fs::read(&addresses) {
+        Ok(bytes) => match koban
+            .system_import_geo(
+                "system:demo",
+                koban_service::geo::ADDRESSES,
+                vec![(addresses.display().to_string(), bytes)],
+            )
+            .await
+        {
+            Ok(r) => println!("loaded {} address points", r.records),
+            Err(e) => eprintln!("address points not loaded: {e}"),
+        },
+        Err(_) => eprintln!(
+            "no reference data at {} (set KOBAN_REFERENCE_DATA): geocoding is off",
+            root.display()
+        ),
+    }
+    let dir = root.join("geo/municipalities-by-prefecture");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "geojson"))
+        .filter_map(|p| std::fs::read(&p).ok().map(|b| (p.display().to_string(), b)))
+        .collect();
+    files.sort();
+    if !files.is_empty() {
+        match koban
+            .system_import_geo("system:demo", koban_service::geo::BOUNDARIES, files)
+            .await
+        {
+            Ok(r) => println!("loaded {} municipality boundaries", r.records),
+            Err(e) => eprintln!("boundaries not loaded: {e}"),
+        }
+    }
+}
+
 /// A random password of 20 characters in groups, strong and easy to read out.
 pub fn generate_password() -> Result<String> {
     let bytes = koban_auth::token::random_id_bytes::<12>().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -116,6 +161,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             );
         }
         write_private(&creds_path, &text)?;
+        load_reference_geography(&koban).await;
         text
     };
     println!("koban demo — data directory {}\n", args.data.display());

@@ -160,6 +160,21 @@ enum AuditCommand {
 
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
+    /// Import town-level address points: a CSV with the Geolonia column names
+    /// (都道府県名,市区町村名,大字町丁目名,小字・通称名,緯度,経度). Replaces earlier points.
+    Addresses {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+    /// Import municipality boundaries: GeoJSON with N03 properties (one national file or
+    /// one file per prefecture). Replaces earlier boundaries.
+    Boundaries {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Import stations, koban and chuzaisho from CSV
     /// (id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address). All rows or none.
     Stations {
@@ -275,6 +290,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Err(e) => bail!("{e}"),
             }
         }
+        Command::Import(ImportCommand::Addresses { storage, file }) => {
+            import_geo(&storage, koban_service::geo::ADDRESSES, &[file]).await
+        }
+        Command::Import(ImportCommand::Boundaries { storage, files }) => {
+            import_geo(&storage, koban_service::geo::BOUNDARIES, &files).await
+        }
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::TotpCode { secret } => {
@@ -288,6 +309,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 koban_auth::totp::totp_code(&secret, i64::try_from(now).context("clock")?)
             );
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn import_geo(storage: &StorageArgs, kind: &str, files: &[PathBuf]) -> Result<ExitCode> {
+    let mut parts = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        parts.push((f.display().to_string(), bytes));
+    }
+    let (koban, _) = open(storage).await?;
+    match koban.system_import_geo(&console_name(), kind, parts).await {
+        Ok(r) => {
+            println!(
+                "imported {} {kind} records from {} file(s)",
+                r.records, r.files
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("nothing was imported: {e}");
+            Ok(ExitCode::from(1))
         }
     }
 }
