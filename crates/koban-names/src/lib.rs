@@ -46,6 +46,7 @@
 mod fold;
 mod mora;
 mod score;
+pub mod screen;
 
 use fold::{RawToken, Script};
 use mora::Mora;

@@ -14,6 +14,7 @@ use koban_store::{SqliteSync, Store};
 
 mod bench;
 mod demo;
+mod names;
 
 /// Name of the SQLite database file inside the data directory.
 const SQLITE_FILE: &str = "koban.sqlite3";
@@ -50,6 +51,11 @@ enum Command {
     /// Measure performance; each benchmark prints its result as a final JSON line.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Name matching across scripts and romanisations.
+    #[command(subcommand)]
+    Names(NamesCommand),
+    /// Screen a passenger manifest against a watchlist (CSV in, CSV out).
+    Screen(names::ScreenArgs),
     /// Print the current TOTP code for a secret (for demos and scripted tests).
     TotpCode {
         /// The base32 secret shown when the account was created.
@@ -184,6 +190,12 @@ enum ImportCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum NamesCommand {
+    /// Score name pairs from a CSV (columns name1,name2); writes the rows with a score column.
+    Compare(names::CompareArgs),
+}
+
 #[derive(Args, Debug)]
 struct DemoArgs {
     /// Demo data directory (created if missing; reused if it holds a demo).
@@ -297,6 +309,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             import_geo(&storage, koban_service::geo::BOUNDARIES, &files).await
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Names(NamesCommand::Compare(args)) => names::compare(args),
+        Command::Screen(args) => names::screen(args),
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::TotpCode { secret } => {
             let secret = koban_auth::totp::TotpSecret::from_base32(&secret).context("--secret")?;

@@ -278,6 +278,12 @@ fn every_command_has_help() {
         &["audit", "checkpoint", "--help"],
         &["import", "stations", "--help"],
         &["demo", "--help"],
+        &["names", "compare", "--help"],
+        &["screen", "--help"],
+        &["import", "addresses", "--help"],
+        &["import", "boundaries", "--help"],
+        &["bench", "names", "--help"],
+        &["bench", "screen", "--help"],
         &["bench", "audit", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_koban"))
