@@ -99,9 +99,9 @@ impl Koban {
         // burst of logons does not hold the database's write lock for tens of
         // milliseconds each. The decision below re-reads the account and insists the hash
         // is unchanged.
-        let mut peek = store.begin().await?;
-        let before = peek.get_user_by_username(&req.username).await?;
-        drop(peek);
+        let before = store
+            .peek_user(koban_store::UserKey::Username(&req.username))
+            .await?;
         let password = req.password.clone();
         let hash_before = before.as_ref().map(|u| u.password_hash.clone());
         let password_ok = tokio::task::spawn_blocking(move || match hash_before {

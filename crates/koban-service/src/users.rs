@@ -427,12 +427,15 @@ impl Koban {
         id: &str,
         new_password: &str,
     ) -> Result<(), ServiceError> {
-        let (peek, _) = self.begin_as(token).await?;
-        let username = {
-            let mut peek = peek;
-            let u = peek.get_user(id).await?.map(|u| u.username);
-            drop(peek);
-            u
+        // The password policy needs the username; read it before the transaction so the
+        // slow hash runs without the write lock. Authorisation happens below, as always.
+        let username = if check_id("id", id, "usr").is_ok() {
+            self.store()
+                .peek_user(koban_store::UserKey::Id(id))
+                .await?
+                .map(|u| u.username)
+        } else {
+            None
         };
         let prepared = match username {
             Some(username) => {

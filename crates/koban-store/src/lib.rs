@@ -234,6 +234,13 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// How [`Store::peek_user`] finds an account.
+#[derive(Clone, Copy, Debug)]
+pub enum UserKey<'a> {
+    Id(&'a str),
+    Username(&'a str),
+}
+
 /// One imported reference file (address points, boundaries), stored verbatim.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dataset {
@@ -284,6 +291,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
     /// Public keys recorded for checkpoint signatures: `(key_id, public key)`.
     async fn audit_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// A committed user account by username or by id, read outside any transaction (the
+    /// logon reads it before the slow password check without holding the write lock).
+    async fn peek_user(&self, by: UserKey<'_>) -> Result<Option<UserRow>, StoreError>;
     /// The stored parts of a reference dataset, in order (empty if never imported).
     async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError>;
     /// Closes the pool, waiting for connections to finish.

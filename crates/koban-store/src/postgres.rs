@@ -786,6 +786,21 @@ impl Store for PgStore {
         audit_keys(&self.pool).await
     }
 
+    async fn peek_user(
+        &self,
+        by: crate::UserKey<'_>,
+    ) -> Result<Option<crate::UserRow>, StoreError> {
+        let (sql, key) = match by {
+            crate::UserKey::Id(id) => (sql::USER_BY_ID, id),
+            crate::UserKey::Username(u) => (sql::USER_BY_USERNAME, u),
+        };
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(PgTx::user_from_row).transpose()
+    }
+
     async fn load_dataset(&self, kind: &str) -> Result<Vec<crate::Dataset>, StoreError> {
         use sqlx::Row;
         let rows = sqlx::query(sql::DATASET_PARTS)

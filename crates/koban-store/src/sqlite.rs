@@ -656,6 +656,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn peek_user(&self, by: crate::UserKey<'_>) -> Result<Option<UserRow>, StoreError> {
+        let (sql, key) = match by {
+            crate::UserKey::Id(id) => (sql::USER_BY_ID, id.to_string()),
+            crate::UserKey::Username(u) => (sql::USER_BY_USERNAME, u.to_string()),
+        };
+        self.read(move |c| one(c, &q(sql), [key], user_from_row))
+            .await
+    }
+
     async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError> {
         let kind = kind.to_string();
         self.read(move |c| collect(c, &q(sql::DATASET_PARTS), [kind], dataset_from_row))

@@ -405,6 +405,10 @@ pub async fn serve(koban: Koban, listen: &str, tls: Option<koban_api::TlsFiles>)
         std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if tls.is_none() && !addr.ip().is_loopback() {
+        // Tokens and police data would cross the network in clear text; say so loudly.
+        tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: configure --tls-cert/--tls-key or put koban behind a TLS terminator");
+    }
     tracing::info!(%addr, database = %koban.store().backend(), "koban serving");
     println!("koban listening on {scheme}://{addr}");
     let app = koban_api::router(koban.clone(), koban_api::RateLimit::default());
