@@ -162,6 +162,12 @@ pub enum Action {
     GeoRead,
     /// Import reference data (address points, boundaries).
     GeoManage,
+    /// Read 110 calls and incidents in scope.
+    IncidentRead,
+    /// Record 110 calls, create incidents and link calls to them.
+    IncidentWrite,
+    /// Move incidents through their states (dispatch, arrival, clearing, closing).
+    IncidentCommand,
 }
 
 impl Action {
@@ -179,10 +185,13 @@ impl Action {
             Action::AuditProof => "audit_proof",
             Action::GeoRead => "geo_read",
             Action::GeoManage => "geo_manage",
+            Action::IncidentRead => "incident_read",
+            Action::IncidentWrite => "incident_write",
+            Action::IncidentCommand => "incident_command",
         }
     }
 
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 14] = [
         Action::SelfService,
         Action::OrgRead,
         Action::OrgManage,
@@ -194,6 +203,9 @@ impl Action {
         Action::AuditProof,
         Action::GeoRead,
         Action::GeoManage,
+        Action::IncidentRead,
+        Action::IncidentWrite,
+        Action::IncidentCommand,
     ];
 }
 
@@ -213,6 +225,12 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Action::UserRead => matches!(role, Administrator | Auditor),
         Action::AuditRead => role == Auditor,
         Action::AuditProof => matches!(role, Auditor | Administrator),
+        // The command room and the officers it sends read incidents; analysts read them
+        // for statistics. Call-takers and dispatchers record them; only dispatchers move
+        // them on (officers' status reports arrive through their assignments).
+        Action::IncidentRead => matches!(role, CallTaker | Dispatcher | FieldOfficer | Analyst),
+        Action::IncidentWrite => matches!(role, CallTaker | Dispatcher),
+        Action::IncidentCommand => role == Dispatcher,
     }
 }
 

@@ -473,3 +473,86 @@ pub async fn reverse(
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.koban.reverse_geocode(&t, q.lat, q.lon).await?))
 }
+
+pub async fn create_call(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiJson(b): ApiJson<koban_service::incidents::NewCall>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.koban.create_call(&ctx, &t, b).await?),
+    ))
+}
+
+pub async fn create_incident(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiJson(b): ApiJson<koban_service::incidents::NewIncidentIn>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.koban.create_incident(&ctx, &t, b).await?),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentListQuery {
+    open: Option<bool>,
+    limit: Option<u32>,
+}
+
+pub async fn list_incidents(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<IncidentListQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban
+            .list_incidents(&ctx, &t, q.open.unwrap_or(false), q.limit.unwrap_or(200))
+            .await?,
+    ))
+}
+
+pub async fn get_incident(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.get_incident(&ctx, &t, &id).await?))
+}
+
+pub async fn transition_incident(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<koban_service::incidents::TransitionIn>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.transition_incident(&ctx, &t, &id, b).await?))
+}
+
+pub async fn link_call(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path((id, call_id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.link_call(&ctx, &t, &id, &call_id).await?))
+}
+
+pub async fn incident_types(
+    State(s): State<AppState>,
+    Bearer(t): Bearer,
+) -> ApiResult<impl IntoResponse> {
+    s.koban.check_session(&t).await?;
+    Ok(Json(serde_json::json!({
+        "incident_types": s.koban.config().incident_types,
+        "dispositions": s.koban.config().dispositions,
+    })))
+}

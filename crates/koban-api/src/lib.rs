@@ -99,7 +99,16 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         .route("/audit/proofs/consistency", get(h::audit_consistency))
         .route("/geo/geocode", get(h::geocode))
         .route("/geo/suggest", get(h::suggest))
-        .route("/geo/reverse", get(h::reverse));
+        .route("/geo/reverse", get(h::reverse))
+        .route("/calls", post(h::create_call))
+        .route("/incident-types", get(h::incident_types))
+        .route(
+            "/incidents",
+            get(h::list_incidents).post(h::create_incident),
+        )
+        .route("/incidents/{id}", get(h::get_incident))
+        .route("/incidents/{id}/transitions", post(h::transition_incident))
+        .route("/incidents/{id}/calls/{call_id}", put(h::link_call));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

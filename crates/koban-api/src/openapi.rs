@@ -351,6 +351,9 @@ pub fn document() -> Value {
                 "UnitPatch": s(json!({"name_ja": string, "name_en": string, "latitude": {"type": "number"}, "longitude": {"type": "number"}, "address": string, "disabled": {"type": "boolean"}}), &[]),
                 "NewUser": s(json!({"username": string, "display_name": string, "unit_id": string, "roles": roles, "password": string, "allow_concurrent": {"type": "boolean"}}), &["username", "display_name", "unit_id", "roles", "password"]),
                 "UserPatch": s(json!({"display_name": string, "unit_id": string, "roles": roles, "allow_concurrent": {"type": "boolean"}}), &[]),
+                "NewCall": s(json!({"caller_number": string, "received_at": string, "answered_at": string, "caller_location": {"type": "object"}, "language": string, "statement": string, "type_code": string}), &["statement"]),
+                "NewIncident": s(json!({"type_code": string, "priority": {"type": "integer", "minimum": 1, "maximum": 5}, "location": {"type": "object"}, "narrative": string, "cautions": {"type": "object"}, "call_ids": {"type": "array", "items": string}}), &["type_code", "location"]),
+                "Transition": s(json!({"command": {"type": "string", "enum": ["dispatch", "arrive_on_scene", "clear", "close", "cancel", "reopen"]}, "disposition": string, "note": string}), &["command"]),
                 "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),
             }
         }

@@ -349,6 +349,8 @@ struct TokyoObjects {
     station: String,
     user: String,
     terminal: String,
+    incident: String,
+    call: String,
 }
 
 async fn tokyo_objects(s: &Server) -> TokyoObjects {
@@ -377,10 +379,32 @@ async fn tokyo_objects(s: &Server) -> TokyoObjects {
         )
         .await;
     assert_eq!(st, 201, "{v}");
+    let terminal = v["terminal"]["id"].as_str().unwrap().to_string();
+    let disp = s
+        .user("tokyo-dispatcher", "pref-13", &[Role::Dispatcher])
+        .await;
+    let td = s.login(&disp).await;
+    let (st, call) = s
+        .call("post", "/api/v1/calls", Some(&td), Some(json!({"statement": "交差点で事故", "caller_location": {"lat": 35.68, "lon": 139.76, "radius_m": 50}})))
+        .await;
+    assert_eq!(st, 201, "{call}");
+    let (st, inc) = s
+        .call(
+            "post",
+            "/api/v1/incidents",
+            Some(&td),
+            Some(
+                json!({"type_code": "traffic_accident", "location": {"lat": 35.68, "lon": 139.76}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{inc}");
     TokyoObjects {
         station: "st-13-marunouchi".into(),
         user: user.id,
-        terminal: v["terminal"]["id"].as_str().unwrap().to_string(),
+        terminal,
+        incident: inc["id"].as_str().unwrap().to_string(),
+        call: call["call"]["id"].as_str().unwrap().to_string(),
     }
 }
 
@@ -389,10 +413,14 @@ fn fill(path: &str, o: &TokyoObjects) -> String {
         &o.station
     } else if path.starts_with("/terminals/") {
         &o.terminal
+    } else if path.starts_with("/incidents/") {
+        &o.incident
     } else {
         &o.user
     };
-    path.replace("{id}", id).replace("{pref}", "13")
+    path.replace("{id}", id)
+        .replace("{pref}", "13")
+        .replace("{call_id}", &o.call)
 }
 
 fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
@@ -401,6 +429,7 @@ fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
         Some("UnitPatch") => Some(json!({"name_en": "changed"})),
         Some("UserPatch") => Some(json!({"display_name": "changed"})),
         Some("PasswordReset") => Some(json!({"new_password": "a-very-long-new-passphrase"})),
+        Some("Transition") => Some(json!({"command": "dispatch"})),
         Some(_) => Some(json!({})),
     }
 }
@@ -499,6 +528,8 @@ async fn every_endpoint_authenticates(s: &Server) {
         station: "st-13-x".into(),
         user: "usr_0".into(),
         terminal: "trm_0".into(),
+        incident: "inc_0".into(),
+        call: "cal_0".into(),
     };
     for op in koban_api::openapi::OPERATIONS {
         let path = format!("/api/v1{}", fill(op.path, &o));
@@ -1167,3 +1198,186 @@ async fn geocoding_after_import(s: &Server) {
     assert!(r.best.is_some());
 }
 both!(geocoding_after_import);
+
+/// A 110 call becomes an incident; a second caller is offered it as a likely duplicate and
+/// linked; the dispatcher moves it through its states; illegal moves are refused.
+async fn calls_and_incidents(s: &Server) {
+    let ct = s.user("calltaker-i", "pref-13", &[Role::CallTaker]).await;
+    let tc = s.login(&ct).await;
+    let dp = s.user("dispatcher-i", "pref-13", &[Role::Dispatcher]).await;
+    let td = s.login(&dp).await;
+    let (st, types) = s.get("/api/v1/incident-types", &tc).await;
+    assert_eq!(st, 200);
+    assert!(
+        types["incident_types"].to_string().contains("交通事故"),
+        "{types}"
+    );
+    let here = json!({"lat": 35.6812, "lon": 139.7671, "radius_m": 30});
+    let (st, c1) = s
+        .call("post", "/api/v1/calls", Some(&tc), Some(json!({"caller_number": "090-1234-5678", "statement": "車同士の事故です", "caller_location": here, "type_code": "traffic_accident"})))
+        .await;
+    assert_eq!(st, 201, "{c1}");
+    assert!(c1["likely_duplicates"].as_array().unwrap().is_empty());
+    let c1_id = c1["call"]["id"].as_str().unwrap();
+    let (st, inc) = s
+        .call("post", "/api/v1/incidents", Some(&tc), Some(json!({"type_code": "traffic_accident", "location": here, "narrative": "乗用車2台", "cautions": {"child": true}, "call_ids": [c1_id]})))
+        .await;
+    assert_eq!(st, 201, "{inc}");
+    assert_eq!(inc["state"], "created");
+    assert_eq!(inc["call_ids"], json!([c1_id]));
+    let id = inc["id"].as_str().unwrap().to_string();
+    // A second caller 100 m away is offered the open incident.
+    let (_, c2) = s
+        .call("post", "/api/v1/calls", Some(&tc), Some(json!({"statement": "事故を見ました", "caller_location": {"lat": 35.6821, "lon": 139.7671, "radius_m": 100}, "type_code": "traffic_accident"})))
+        .await;
+    assert_eq!(
+        c2["likely_duplicates"][0]["incident_id"],
+        id.as_str(),
+        "{c2}"
+    );
+    let c2_id = c2["call"]["id"].as_str().unwrap();
+    let (st, v) = s
+        .call(
+            "put",
+            &format!("/api/v1/incidents/{id}/calls/{c2_id}"),
+            Some(&tc),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["call_ids"].as_array().unwrap().len(), 2);
+    // Only dispatchers move incidents.
+    let path = format!("/api/v1/incidents/{id}/transitions");
+    let (st, _) = s
+        .call(
+            "post",
+            &path,
+            Some(&tc),
+            Some(json!({"command": "dispatch"})),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = s
+        .call("post", &path, Some(&td), Some(json!({"command": "clear"})))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("illegal_transition")),
+        "{v}"
+    );
+    for cmd in ["dispatch", "arrive_on_scene", "clear"] {
+        let (st, v) = s
+            .call(
+                "post",
+                &path,
+                Some(&td),
+                Some(json!({"command": cmd, "note": "無線で報告"})),
+            )
+            .await;
+        assert_eq!(st, 200, "{cmd}: {v}");
+    }
+    let (st, v) = s
+        .call("post", &path, Some(&td), Some(json!({"command": "close"})))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("disposition_required"))
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            &path,
+            Some(&td),
+            Some(json!({"command": "close", "disposition": "report_taken"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["state"].as_str(), v["disposition"].as_str()),
+        (Some("closed"), Some("report_taken"))
+    );
+    let (_, v) = s.get(&format!("/api/v1/incidents/{id}"), &td).await;
+    let steps: Vec<&str> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["created", "dispatched", "on_scene", "cleared", "closed"]
+    );
+    let (_, open) = s.get("/api/v1/incidents?open=true", &td).await;
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["id"] != id.as_str())
+    );
+    let (_, all) = s.get("/api/v1/incidents", &td).await;
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    );
+    // Bad input.
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/incidents",
+            Some(&tc),
+            Some(json!({"type_code": "alien_landing", "location": here})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("type_code")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/incidents",
+            Some(&tc),
+            Some(json!({"type_code": "theft", "location": {"lat": 51.5, "lon": -0.1}})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("outside_japan"))
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/calls",
+            Some(&tc),
+            Some(json!({"statement": ""})),
+        )
+        .await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("statement")));
+    let (st, v) = s
+        .call(
+            "post",
+            &path,
+            Some(&td),
+            Some(json!({"command": "teleport"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("unknown_command"))
+    );
+    // Every step is in the audit log with the incident as object.
+    let evs = s
+        .audit_events(&format!("object_type=incident&object_id={id}"))
+        .await;
+    assert!(
+        evs.iter()
+            .filter(|e| e["action"] == "incident.transition" && e["result"] == "success")
+            .count()
+            == 4,
+        "{evs:?}"
+    );
+}
+both!(calls_and_incidents);

@@ -51,8 +51,9 @@ impl Call {
     }
 }
 
-/// Hazards officers must know before they arrive.
+/// Hazards officers must know before they arrive. Flags not mentioned are false.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CautionFlags {
     /// A weapon is reported or suspected.
     pub armed: bool,

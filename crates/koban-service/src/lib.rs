@@ -29,6 +29,7 @@ mod auth;
 pub mod clock;
 mod error;
 pub mod geo;
+pub mod incidents;
 mod org;
 mod terminals;
 mod users;
@@ -53,6 +54,10 @@ pub struct Config {
     pub audit_origin: String,
     /// Issuer shown in authenticator apps.
     pub totp_issuer: String,
+    /// The incident types in force (Japanese police defaults unless configured).
+    pub incident_types: koban_dispatch::IncidentTypeList,
+    /// The disposition codes accepted when closing an incident.
+    pub dispositions: koban_dispatch::DispositionList,
 }
 
 impl Default for Config {
@@ -62,6 +67,8 @@ impl Default for Config {
             session: SessionPolicy::default(),
             audit_origin: "koban".into(),
             totp_issuer: "koban".into(),
+            incident_types: koban_dispatch::IncidentTypeList::default(),
+            dispositions: koban_dispatch::DispositionList::default(),
         }
     }
 }

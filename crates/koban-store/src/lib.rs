@@ -234,6 +234,44 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// An incident as stored: the validated document plus the columns queries use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentRow {
+    pub id: String,
+    pub pref_code: PrefCode,
+    pub state: String,
+    pub type_code: String,
+    pub priority: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+    /// JSON of the full record, timeline included.
+    pub doc: String,
+}
+
+/// A 110 call as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallRow {
+    pub id: String,
+    pub pref_code: PrefCode,
+    pub received_at_us: i64,
+    pub incident_id: Option<String>,
+    pub doc: String,
+}
+
+/// Which incidents to list.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    /// `None`: all prefectures (national scope).
+    pub prefs: Option<Vec<PrefCode>>,
+    /// Only created, dispatched and on-scene incidents.
+    pub open_only: bool,
+    /// Only incidents created at or after this time.
+    pub since_us: Option<i64>,
+    pub limit: u32,
+}
+
 /// How [`Store::peek_user`] finds an account.
 #[derive(Clone, Copy, Debug)]
 pub enum UserKey<'a> {
@@ -374,6 +412,17 @@ pub trait Tx: Send {
         at_us: i64,
     ) -> Result<(), StoreError>;
     async fn search_audit(&mut self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+
+    // Calls and incidents.
+    async fn insert_incident(&mut self, row: &IncidentRow) -> Result<(), StoreError>;
+    async fn update_incident(&mut self, row: &IncidentRow) -> Result<(), StoreError>;
+    async fn get_incident(&mut self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
+    /// Newest first.
+    async fn list_incidents(&mut self, f: &IncidentFilter) -> Result<Vec<IncidentRow>, StoreError>;
+    async fn insert_call(&mut self, row: &CallRow) -> Result<(), StoreError>;
+    async fn get_call(&mut self, id: &str) -> Result<Option<CallRow>, StoreError>;
+    async fn calls_of_incident(&mut self, incident_id: &str) -> Result<Vec<CallRow>, StoreError>;
+    async fn link_call(&mut self, call_id: &str, incident_id: &str) -> Result<(), StoreError>;
 
     // Reference data.
     /// Replaces every part of a dataset with `parts`.

@@ -611,6 +611,99 @@ impl crate::Tx for PgTx {
         Ok(())
     }
 
+    async fn insert_incident(&mut self, i: &crate::IncidentRow) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_INCIDENT)
+            .bind(&i.id)
+            .bind(i.pref_code.as_str())
+            .bind(&i.state)
+            .bind(&i.type_code)
+            .bind(i.priority)
+            .bind(i.lat)
+            .bind(i.lon)
+            .bind(i.created_at_us)
+            .bind(i.updated_at_us)
+            .bind(&i.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn update_incident(&mut self, i: &crate::IncidentRow) -> Result<(), StoreError> {
+        sqlx::query(sql::UPDATE_INCIDENT)
+            .bind(&i.id)
+            .bind(&i.state)
+            .bind(&i.type_code)
+            .bind(i.priority)
+            .bind(i.lat)
+            .bind(i.lon)
+            .bind(i.updated_at_us)
+            .bind(&i.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_incident(&mut self, id: &str) -> Result<Option<crate::IncidentRow>, StoreError> {
+        let row = sqlx::query(sql::INCIDENT_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn list_incidents(
+        &mut self,
+        f: &crate::IncidentFilter,
+    ) -> Result<Vec<crate::IncidentRow>, StoreError> {
+        let d = sql::list_incidents(f);
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(incident_from_row).collect()
+    }
+
+    async fn insert_call(&mut self, c: &crate::CallRow) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_CALL)
+            .bind(&c.id)
+            .bind(c.pref_code.as_str())
+            .bind(c.received_at_us)
+            .bind(&c.incident_id)
+            .bind(&c.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_call(&mut self, id: &str) -> Result<Option<crate::CallRow>, StoreError> {
+        let row = sqlx::query(sql::CALL_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    async fn calls_of_incident(
+        &mut self,
+        incident_id: &str,
+    ) -> Result<Vec<crate::CallRow>, StoreError> {
+        let rows = sqlx::query(sql::CALLS_OF_INCIDENT)
+            .bind(incident_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    async fn link_call(&mut self, call_id: &str, incident_id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::LINK_CALL)
+            .bind(call_id)
+            .bind(incident_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
     async fn replace_dataset(
         &mut self,
         kind: &str,
@@ -874,6 +967,37 @@ fn replace_database(url: &str, name: &str) -> String {
         Some(q) => format!("{host_part}/{name}?{q}"),
         None => format!("{host_part}/{name}"),
     }
+}
+
+fn incident_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::IncidentRow, StoreError> {
+    use sqlx::Row;
+    let pref: String = r.try_get("pref_code")?;
+    Ok(crate::IncidentRow {
+        id: r.try_get("id")?,
+        pref_code: koban_org::PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("incident prefecture: {e}")))?,
+        state: r.try_get("state")?,
+        type_code: r.try_get("type_code")?,
+        priority: r.try_get("priority")?,
+        lat: r.try_get("lat")?,
+        lon: r.try_get("lon")?,
+        created_at_us: r.try_get("created_at_us")?,
+        updated_at_us: r.try_get("updated_at_us")?,
+        doc: r.try_get("doc")?,
+    })
+}
+
+fn call_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::CallRow, StoreError> {
+    use sqlx::Row;
+    let pref: String = r.try_get("pref_code")?;
+    Ok(crate::CallRow {
+        id: r.try_get("id")?,
+        pref_code: koban_org::PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("call prefecture: {e}")))?,
+        received_at_us: r.try_get("received_at_us")?,
+        incident_id: r.try_get("incident_id")?,
+        doc: r.try_get("doc")?,
+    })
 }
 
 #[cfg(test)]

@@ -71,6 +71,21 @@ pub(crate) const DELETE_DATASET: &str = "DELETE FROM reference_datasets WHERE ki
 
 pub(crate) const INSERT_DATASET_PART: &str = "INSERT INTO reference_datasets (kind, part, source_name, sha256, bytes, imported_at_us) VALUES ($1, $2, $3, $4, $5, $6)";
 
+pub(crate) const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, pref_code, state, type_code, priority, lat, lon, created_at_us, updated_at_us, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub(crate) const UPDATE_INCIDENT: &str = "UPDATE incidents SET state = $2, type_code = $3, priority = $4, lat = $5, lon = $6, updated_at_us = $7, doc = $8 WHERE id = $1";
+
+pub(crate) const INCIDENT_BY_ID: &str = "SELECT * FROM incidents WHERE id = $1";
+
+pub(crate) const INSERT_CALL: &str = "INSERT INTO calls (id, pref_code, received_at_us, incident_id, doc) VALUES ($1, $2, $3, $4, $5)";
+
+pub(crate) const CALL_BY_ID: &str = "SELECT * FROM calls WHERE id = $1";
+
+pub(crate) const CALLS_OF_INCIDENT: &str =
+    "SELECT * FROM calls WHERE incident_id = $1 ORDER BY received_at_us";
+
+pub(crate) const LINK_CALL: &str = "UPDATE calls SET incident_id = $2 WHERE id = $1";
+
 pub(crate) const PG_MIGRATIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 
@@ -127,7 +142,7 @@ impl Dyn {
     }
 }
 
-use crate::{AuditQuery, MAX_PAGE_ROWS, UnitFilter, UserFilter};
+use crate::{AuditQuery, IncidentFilter, MAX_PAGE_ROWS, UnitFilter, UserFilter};
 use koban_org::PrefCode;
 
 pub(crate) fn list_units(f: &UnitFilter) -> Dyn {
@@ -220,4 +235,21 @@ pub(crate) fn search_audit(a: &AuditQuery) -> Result<Dyn, crate::StoreError> {
     q.sql.push_str(" ORDER BY seq DESC");
     q.limit(a.limit);
     Ok(q)
+}
+
+pub(crate) fn list_incidents(f: &IncidentFilter) -> Dyn {
+    let mut q = Dyn::new("SELECT * FROM incidents WHERE 1 = 1");
+    if let Some(prefs) = &f.prefs {
+        q.in_list("pref_code", prefs);
+    }
+    if f.open_only {
+        q.sql
+            .push_str(" AND state IN ('created', 'dispatched', 'on_scene')");
+    }
+    if let Some(since) = f.since_us {
+        q.bind(" AND created_at_us >= ", Param::Int(since));
+    }
+    q.sql.push_str(" ORDER BY created_at_us DESC, id");
+    q.limit(f.limit);
+    q
 }

@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reference data",
         include_str!("../migrations/sqlite/0002_reference_data.sql"),
     ),
+    (
+        3,
+        "incidents",
+        include_str!("../migrations/sqlite/0003_incidents.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -451,6 +456,35 @@ fn stored_event_from_row(r: &Row<'_>) -> Result<StoredEvent, StoreError> {
         event: event_from_row(r)?,
         leaf_hash: hash32(r.get(15)?, "leaf_hash")?,
         tree_root: hash32(r.get(16)?, "tree_root")?,
+    })
+}
+
+fn incident_from_row(r: &Row<'_>) -> Result<crate::IncidentRow, StoreError> {
+    let pref: String = r.get("pref_code")?;
+    Ok(crate::IncidentRow {
+        id: r.get("id")?,
+        pref_code: PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("incident prefecture: {e}")))?,
+        state: r.get("state")?,
+        type_code: r.get("type_code")?,
+        priority: r.get("priority")?,
+        lat: r.get("lat")?,
+        lon: r.get("lon")?,
+        created_at_us: r.get("created_at_us")?,
+        updated_at_us: r.get("updated_at_us")?,
+        doc: r.get("doc")?,
+    })
+}
+
+fn call_from_row(r: &Row<'_>) -> Result<crate::CallRow, StoreError> {
+    let pref: String = r.get("pref_code")?;
+    Ok(crate::CallRow {
+        id: r.get("id")?,
+        pref_code: PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("call prefecture: {e}")))?,
+        received_at_us: r.get("received_at_us")?,
+        incident_id: r.get("incident_id")?,
+        doc: r.get("doc")?,
     })
 }
 
@@ -1081,6 +1115,97 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn insert_incident(&mut self, i: &crate::IncidentRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_INCIDENT),
+            params![
+                i.id,
+                i.pref_code.as_str(),
+                i.state,
+                i.type_code,
+                i.priority,
+                i.lat,
+                i.lon,
+                i.created_at_us,
+                i.updated_at_us,
+                i.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn update_incident(&mut self, i: &crate::IncidentRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::UPDATE_INCIDENT),
+            params![
+                i.id,
+                i.state,
+                i.type_code,
+                i.priority,
+                i.lat,
+                i.lon,
+                i.updated_at_us,
+                i.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_incident(&mut self, id: &str) -> Result<Option<crate::IncidentRow>, StoreError> {
+        one(self.c()?, &q(sql::INCIDENT_BY_ID), [id], incident_from_row)
+    }
+
+    async fn list_incidents(
+        &mut self,
+        f: &crate::IncidentFilter,
+    ) -> Result<Vec<crate::IncidentRow>, StoreError> {
+        let d = sql::list_incidents(f);
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            incident_from_row,
+        )
+    }
+
+    async fn insert_call(&mut self, c: &crate::CallRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_CALL),
+            params![
+                c.id,
+                c.pref_code.as_str(),
+                c.received_at_us,
+                c.incident_id,
+                c.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_call(&mut self, id: &str) -> Result<Option<crate::CallRow>, StoreError> {
+        one(self.c()?, &q(sql::CALL_BY_ID), [id], call_from_row)
+    }
+
+    async fn calls_of_incident(
+        &mut self,
+        incident_id: &str,
+    ) -> Result<Vec<crate::CallRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::CALLS_OF_INCIDENT),
+            [incident_id],
+            call_from_row,
+        )
+    }
+
+    async fn link_call(&mut self, call_id: &str, incident_id: &str) -> Result<(), StoreError> {
+        exec(self.c()?, &q(sql::LINK_CALL), params![call_id, incident_id])?;
+        Ok(())
+    }
+
     async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError> {
         exec(self.c()?, &q(sql::DELETE_DATASET), [kind])?;
         for (i, d) in parts.iter().enumerate() {
@@ -1121,12 +1246,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1, 2]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2],
+            vec![1, 2, 3],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {
