@@ -556,3 +556,28 @@ pub async fn incident_types(
         "dispositions": s.koban.config().dispositions,
     })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteQuery {
+    from_lat: f64,
+    from_lon: f64,
+    to_lat: f64,
+    to_lon: f64,
+}
+
+pub async fn route(
+    State(s): State<AppState>,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<RouteQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let from = koban_geo::GeoPoint {
+        lat: q.from_lat,
+        lon: q.from_lon,
+    };
+    let to = koban_geo::GeoPoint {
+        lat: q.to_lat,
+        lon: q.to_lon,
+    };
+    Ok(Json(s.koban.route(&t, from, to).await?))
+}

@@ -100,6 +100,7 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         .route("/geo/geocode", get(h::geocode))
         .route("/geo/suggest", get(h::suggest))
         .route("/geo/reverse", get(h::reverse))
+        .route("/geo/route", get(h::route))
         .route("/calls", post(h::create_call))
         .route("/incident-types", get(h::incident_types))
         .route(

@@ -1381,3 +1381,68 @@ async fn calls_and_incidents(s: &Server) {
     );
 }
 both!(calls_and_incidents);
+
+async fn road_routes_after_import(s: &Server) {
+    let u = s
+        .user("dispatcher-road", "pref-13", &[Role::Dispatcher])
+        .await;
+    let t = s.login(&u).await;
+    let (st, v) = s
+        .get(
+            "/api/v1/geo/route?from_lat=35.68&from_lon=139.76&to_lat=35.685&to_lon=139.765",
+            &t,
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (503, Some("reference_data_missing"))
+    );
+    let mut osm = Vec::new();
+    koban_roads::synth_osm(&koban_roads::SynthParams::tokyo(12, 7), &mut osm).unwrap();
+    let report = s
+        .koban
+        .system_import_roads("test", "city.osm".into(), osm)
+        .await
+        .unwrap();
+    assert!(report.records > 100);
+    let (st, v) = s
+        .get(
+            "/api/v1/geo/route?from_lat=35.6770&from_lon=139.7570&to_lat=35.6830&to_lon=139.7630",
+            &t,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let time_s = v["time_s"].as_f64().unwrap();
+    assert!(time_s > 30.0 && time_s < 600.0, "{v}");
+    assert!(v["distance_m"].as_f64().unwrap() > 500.0, "{v}");
+    let (st, v) = s
+        .get(
+            "/api/v1/geo/route?from_lat=35.60&from_lon=139.60&to_lat=35.683&to_lon=139.763",
+            &t,
+        )
+        .await;
+    assert_eq!(
+        (
+            st,
+            v["error"]["code"].as_str(),
+            v["error"]["field"].as_str()
+        ),
+        (422, Some("off_network"), Some("from"))
+    );
+    let bad = s
+        .koban
+        .system_import_roads("test", "x.osm".into(), b"<osm><way".to_vec())
+        .await;
+    assert!(
+        bad.is_err(),
+        "a broken file is refused and the old network stays"
+    );
+    let (st, _) = s
+        .get(
+            "/api/v1/geo/route?from_lat=35.6770&from_lon=139.7570&to_lat=35.6830&to_lon=139.7630",
+            &t,
+        )
+        .await;
+    assert_eq!(st, 200);
+}
+both!(road_routes_after_import);

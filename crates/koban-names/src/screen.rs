@@ -23,6 +23,10 @@ impl Date {
     /// Parses `YYYY-MM-DD` (also `YYYYMMDD`), rejecting impossible dates.
     pub fn parse(s: &str) -> Option<Date> {
         let s = s.trim();
+        // Byte slicing below is only safe on ASCII; anything else is not a date we accept.
+        if !s.is_ascii() {
+            return None;
+        }
         let (y, m, d) = if s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' {
             (&s[0..4], &s[5..7], &s[8..10])
         } else if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -343,6 +347,11 @@ mod tests {
         assert!(Date::parse("1985-13-01").is_none());
         assert!(Date::parse("85-04-12").is_none());
         assert!(Date::parse("").is_none());
+        assert!(
+            Date::parse("２０２４-01-0").is_none(),
+            "non-ASCII of a date's length must not panic"
+        );
+        assert!(Date::parse("1985-04-1２").is_none());
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::{Koban, RequestCtx, ServiceError};
 pub const ADDRESSES: &str = "addresses";
 /// Dataset kind of the N03 municipality boundaries.
 pub const BOUNDARIES: &str = "boundaries";
+/// Dataset kind of the road network. What is stored is the built routing index (graph and
+/// contraction hierarchy), so a restart loads it in milliseconds instead of rebuilding.
+pub const ROADS: &str = "roads";
 /// Largest reference file accepted, per part.
 pub const MAX_DATASET_BYTES: usize = 256 * 1024 * 1024;
 /// Most candidates a lookup returns.
@@ -30,9 +33,20 @@ pub const MAX_QUERY_CHARS: usize = 200;
 pub(crate) struct GeoState {
     addresses: Option<Arc<AddressIndex>>,
     municipalities: Option<Arc<MunicipalityIndex>>,
+    roads: Option<Arc<koban_roads::Router>>,
 }
 
 pub(crate) type SharedGeo = RwLock<GeoState>;
+
+/// A road travel estimate.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RouteView {
+    pub time_s: f64,
+    pub distance_m: f64,
+    /// How far each end was from the nearest road.
+    pub snap_from_m: f64,
+    pub snap_to_m: f64,
+}
 
 /// What an import stored.
 #[derive(Clone, Debug, Serialize)]
@@ -85,7 +99,7 @@ fn build(kind: &str, parts: &[Vec<u8>]) -> Result<(GeoState, usize), ServiceErro
             Ok((
                 GeoState {
                     addresses: Some(Arc::new(idx)),
-                    municipalities: None,
+                    ..GeoState::default()
                 },
                 n,
             ))
@@ -96,8 +110,27 @@ fn build(kind: &str, parts: &[Vec<u8>]) -> Result<(GeoState, usize), ServiceErro
             let n = idx.len();
             Ok((
                 GeoState {
-                    addresses: None,
                     municipalities: Some(Arc::new(idx)),
+                    ..GeoState::default()
+                },
+                n,
+            ))
+        }
+        ROADS => {
+            let [part] = parts else {
+                return Err(ServiceError::invalid(
+                    "file",
+                    "one_file",
+                    "the road network comes as one index",
+                ));
+            };
+            let router = koban_roads::Router::from_bytes(part)
+                .map_err(|e| ServiceError::invalid("file", "invalid_file", e.to_string()))?;
+            let n = router.graph().node_count();
+            Ok((
+                GeoState {
+                    roads: Some(Arc::new(router)),
+                    ..GeoState::default()
                 },
                 n,
             ))
@@ -113,7 +146,7 @@ fn build(kind: &str, parts: &[Vec<u8>]) -> Result<(GeoState, usize), ServiceErro
 impl Koban {
     /// Loads stored reference data into memory (at start-up).
     pub(crate) async fn reload_geo(&self) -> Result<(), ServiceError> {
-        for kind in [ADDRESSES, BOUNDARIES] {
+        for kind in [ADDRESSES, BOUNDARIES, ROADS] {
             let parts = self.store().load_dataset(kind).await?;
             if parts.is_empty() {
                 continue;
@@ -136,6 +169,9 @@ impl Koban {
         }
         if new.municipalities.is_some() {
             g.municipalities = new.municipalities;
+        }
+        if new.roads.is_some() {
+            g.roads = new.roads;
         }
     }
 
@@ -208,6 +244,79 @@ impl Koban {
         let (state, report) = self.conclude(tx, ev, r).await?;
         self.install_geo(state);
         Ok(report)
+    }
+
+    /// Imports an OpenStreetMap road network (XML): builds the routing index once and
+    /// stores it, audited, so every instance and every restart loads it ready-made.
+    pub async fn system_import_roads(
+        &self,
+        name: &str,
+        source: String,
+        osm_xml: Vec<u8>,
+    ) -> Result<GeoImportReport, ServiceError> {
+        let sha = sha256_hex(&osm_xml);
+        let index = tokio::task::spawn_blocking(move || {
+            let graph = koban_roads::RoadGraph::from_osm_xml(osm_xml.as_slice())
+                .map_err(|e| ServiceError::invalid("file", "invalid_file", e.to_string()))?;
+            if graph.node_count() == 0 {
+                return Err(ServiceError::invalid(
+                    "file",
+                    "no_roads",
+                    "the file holds no drivable roads",
+                ));
+            }
+            Ok(koban_roads::Router::build(graph).to_bytes())
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("building the road index: {e}")))??;
+        let mut report = self
+            .system_import_geo(name, ROADS, vec![(source, index)])
+            .await?;
+        report.sha256 = vec![sha];
+        Ok(report)
+    }
+
+    /// Travel time by road between two points.
+    pub async fn route(
+        &self,
+        token: &str,
+        from: GeoPoint,
+        to: GeoPoint,
+    ) -> Result<RouteView, ServiceError> {
+        self.geo_caller(token).await?;
+        for (field, p) in [("from", from), ("to", to)] {
+            if !p.lat.is_finite() || !p.lon.is_finite() || !koban_geo::is_in_japan(p) {
+                return Err(ServiceError::invalid(
+                    field,
+                    "outside_japan",
+                    "the point is not in Japan",
+                ));
+            }
+        }
+        let router = self.geo_snapshot().roads.ok_or(ServiceError::Unavailable {
+            code: "reference_data_missing",
+            message: "no road network has been imported (koban import roads)".into(),
+        })?;
+        let t = router
+            .try_travel(
+                koban_roads::LatLon::new(from.lat, from.lon),
+                koban_roads::LatLon::new(to.lat, to.lon),
+            )
+            .map_err(|e| match e {
+                koban_roads::NoRoute::FromOffNetwork => {
+                    ServiceError::invalid("from", "off_network", e.to_string())
+                }
+                koban_roads::NoRoute::ToOffNetwork => {
+                    ServiceError::invalid("to", "off_network", e.to_string())
+                }
+                _ => ServiceError::invalid("to", "unreachable", e.to_string()),
+            })?;
+        Ok(RouteView {
+            time_s: t.time_s,
+            distance_m: t.distance_m,
+            snap_from_m: t.snap_from_m,
+            snap_to_m: t.snap_to_m,
+        })
     }
 
     /// Checks the session and the role for a reference-data lookup.

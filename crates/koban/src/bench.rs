@@ -21,6 +21,20 @@ pub enum BenchCommand {
     Names(NamesBench),
     /// Screening a manifest against a large synthetic watchlist.
     Screen(ScreenBench),
+    /// Road routing on a synthetic city: index build, query time against plain Dijkstra.
+    Roads(RoadsBench),
+}
+
+#[derive(Args, Debug)]
+pub struct RoadsBench {
+    /// Streets per side of the synthetic city (317 gives about 100,000 intersections).
+    #[arg(long, default_value_t = 317)]
+    grid: u32,
+    #[arg(long, default_value_t = 10_000)]
+    queries: usize,
+    /// Queries answered by the plain-Dijkstra baseline.
+    #[arg(long, default_value_t = 20)]
+    baseline_queries: usize,
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +84,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Audit(b) => audit(b).await,
         BenchCommand::Names(b) => names(b),
         BenchCommand::Screen(b) => screen(b),
+        BenchCommand::Roads(b) => roads(b),
     }
 }
 
@@ -605,6 +620,83 @@ fn screen(b: ScreenBench) -> Result<ExitCode> {
             "baseline_passengers_measured": n_base,
             "baseline_hits_in_sample": base_hits,
             "speedup_vs_full_scan": round3(baseline_s / screen_s.max(1e-9)),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roads(b: RoadsBench) -> Result<ExitCode> {
+    anyhow::ensure!(
+        b.grid >= 2 && b.queries > 0 && b.baseline_queries > 0,
+        "bad parameters"
+    );
+    let mut osm = Vec::new();
+    let t = Instant::now();
+    koban_roads::synth_osm(&koban_roads::SynthParams::tokyo(b.grid, 1), &mut osm)?;
+    let synth_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let graph = koban_roads::RoadGraph::from_osm_xml(osm.as_slice()).map_err(|e| anyhow!("{e}"))?;
+    let import_s = t.elapsed().as_secs_f64();
+    let (nodes, arcs) = (graph.node_count(), graph.arc_count());
+    let t = Instant::now();
+    let router = koban_roads::Router::build(graph);
+    let build_s = t.elapsed().as_secs_f64();
+    let bytes = router.to_bytes();
+    let t = Instant::now();
+    let router = koban_roads::Router::from_bytes(&bytes).map_err(|e| anyhow!("{e}"))?;
+    let load_s = t.elapsed().as_secs_f64();
+    let n = nodes as u32;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % u64::from(n)) as u32
+    };
+    let pairs: Vec<(u32, u32)> = (0..b.queries).map(|_| (next(), next())).collect();
+    let ch = router.hierarchy();
+    let t = Instant::now();
+    let mut reachable = 0usize;
+    for &(a, z) in &pairs {
+        reachable += usize::from(ch.query(a, z).is_some());
+    }
+    let ch_us = t.elapsed().as_secs_f64() * 1e6 / pairs.len() as f64;
+    let t = Instant::now();
+    let mut agree = 0usize;
+    for &(a, z) in pairs.iter().take(b.baseline_queries) {
+        let d = router.graph().dijkstra_time_ms(a, z);
+        agree += usize::from(d == ch.query(a, z).map(|r| r.time_ms));
+    }
+    let base_n = b.baseline_queries.min(pairs.len());
+    let dijkstra_us = t.elapsed().as_secs_f64() * 1e6 / base_n as f64;
+    // One incident, 100 units, through snapping as dispatch will call it.
+    let coord = |i: u32| router.graph().coord(i);
+    let units: Vec<koban_roads::LatLon> = (0..100).filter_map(|_| coord(next())).collect();
+    let incident = coord(next()).context("empty road graph")?;
+    let t = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        let _ = router.travel_many_to_one(&units, incident);
+    }
+    let m2o_ms = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds);
+    println!(
+        "{}",
+        json!({
+            "bench": "roads",
+            "grid": b.grid,
+            "nodes": nodes,
+            "arcs": arcs,
+            "synth_s": round3(synth_s),
+            "import_s": round3(import_s),
+            "index_build_s": round3(build_s),
+            "index_bytes": bytes.len(),
+            "index_load_s": round3(load_s),
+            "ch_query_us": round3(ch_us),
+            "reachable_pairs": reachable,
+            "baseline_dijkstra_query_us": round3(dijkstra_us),
+            "baseline_queries_agreeing": format!("{agree}/{base_n}"),
+            "speedup_vs_dijkstra": round3(dijkstra_us / ch_us.max(1e-9)),
+            "many_to_one_100_units_ms": round3(m2o_ms),
         })
     );
     Ok(ExitCode::SUCCESS)

@@ -51,6 +51,9 @@ enum Command {
     /// Measure performance; each benchmark prints its result as a final JSON line.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Road network tools.
+    #[command(subcommand)]
+    Roads(RoadsCommand),
     /// Name matching across scripts and romanisations.
     #[command(subcommand)]
     Names(NamesCommand),
@@ -173,6 +176,13 @@ enum ImportCommand {
         storage: StorageArgs,
         file: PathBuf,
     },
+    /// Import a road network from OpenStreetMap XML (.osm): drivable ways, one-way rules,
+    /// speeds. Builds the routing index once and stores it; replaces the earlier network.
+    Roads {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
     /// Import municipality boundaries: GeoJSON with N03 properties (one national file or
     /// one file per prefecture). Replaces earlier boundaries.
     Boundaries {
@@ -187,6 +197,22 @@ enum ImportCommand {
         #[command(flatten)]
         storage: StorageArgs,
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RoadsCommand {
+    /// Write a synthetic city road network as OSM XML: a street grid with arterials,
+    /// one-way streets, speed classes and a river with few bridges.
+    Synth {
+        /// Streets per side (the city has grid² intersections, 100 m apart).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=2000))]
+        grid: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -304,6 +330,38 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Import(ImportCommand::Addresses { storage, file }) => {
             import_geo(&storage, koban_service::geo::ADDRESSES, &[file]).await
+        }
+        Command::Import(ImportCommand::Roads { storage, file }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (koban, _) = open(&storage).await?;
+            match koban
+                .system_import_roads(&console_name(), file.display().to_string(), bytes)
+                .await
+            {
+                Ok(r) => {
+                    println!("imported a road network of {} nodes", r.records);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("nothing was imported: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Roads(RoadsCommand::Synth { grid, seed, out }) => {
+            let params = koban_roads::SynthParams::tokyo(grid, seed);
+            let sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                ),
+                None => Box::new(std::io::stdout()),
+            };
+            let mut w = std::io::BufWriter::new(sink);
+            koban_roads::synth_osm(&params, &mut w)?;
+            std::io::Write::flush(&mut w)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Import(ImportCommand::Boundaries { storage, files }) => {
             import_geo(&storage, koban_service::geo::BOUNDARIES, &files).await

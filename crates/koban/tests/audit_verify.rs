@@ -284,6 +284,9 @@ fn every_command_has_help() {
         &["import", "boundaries", "--help"],
         &["bench", "names", "--help"],
         &["bench", "screen", "--help"],
+        &["bench", "roads", "--help"],
+        &["roads", "synth", "--help"],
+        &["import", "roads", "--help"],
         &["bench", "audit", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_koban"))

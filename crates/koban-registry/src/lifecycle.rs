@@ -1,0 +1,567 @@
+//! The record lifecycle: the registry messages as a state machine.
+//!
+//! ```text
+//!  entry ─► pending_verification ─verify (another person)─► active ─locate─► located
+//!               │                                             │  ▲            │
+//!               └──── cancel ─► cancelled ◄──── cancel ───────┘  └ validate   clear ─► cleared
+//! ```
+//!
+//! Modify, validate and hit confirmations leave the state as it is; every accepted message
+//! appends one [`HistoryEntry`], and a refused message changes nothing at all.
+
+use koban_org::PrefCode;
+use serde::{Deserialize, Serialize};
+
+use crate::date::{DAY_US, jst_year, jst_year_start};
+use crate::error::RegistryError;
+use crate::records::RecordKind;
+
+/// Microseconds in a minute.
+pub const MINUTE_US: i64 = 60_000_000;
+/// The owner must answer an urgent hit confirmation within 10 minutes.
+pub const URGENT_DEADLINE_US: i64 = 10 * MINUTE_US;
+/// The owner must answer a routine hit confirmation within 1 hour.
+pub const ROUTINE_DEADLINE_US: i64 = 60 * MINUTE_US;
+/// The longest extension an owner may ask for in one answer.
+pub const MAX_EXTENSION_US: i64 = 24 * 60 * MINUTE_US;
+/// Times an unanswered request is re-sent before it is escalated.
+pub const MAX_RESENDS: u32 = 1;
+/// The first validation window opens 60 days after entry…
+pub const FIRST_VALIDATION_OPENS_US: i64 = 60 * DAY_US;
+/// …and closes 90 days after entry.
+pub const FIRST_VALIDATION_CLOSES_US: i64 = 90 * DAY_US;
+/// Later validations are due yearly: the window closes 365 days after the last one…
+pub const YEARLY_VALIDATION_CLOSES_US: i64 = 365 * DAY_US;
+/// …and opens 30 days before that.
+pub const YEARLY_VALIDATION_OPENS_US: i64 = 335 * DAY_US;
+/// A located record the owner does not clear is purged after two weeks.
+pub const LOCATED_RETENTION_US: i64 = 14 * DAY_US;
+/// Longest actor or request id, in characters.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Where a record is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// Entered, waiting for the second person's check; not yet searchable.
+    PendingVerification,
+    /// Verified and searchable.
+    Active,
+    /// Found by another agency after a confirmed hit, waiting for the owner to clear it.
+    Located,
+    /// Closed by the owner because the person or object was found.
+    Cleared,
+    /// Removed by the owner because it was wrong or no longer valid.
+    Cancelled,
+}
+
+impl RecordState {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::PendingVerification => "pending_verification",
+            RecordState::Active => "active",
+            RecordState::Located => "located",
+            RecordState::Cleared => "cleared",
+            RecordState::Cancelled => "cancelled",
+        }
+    }
+
+    /// True while the record still matters (neither cleared nor cancelled).
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            RecordState::PendingVerification | RecordState::Active | RecordState::Located
+        )
+    }
+}
+
+/// Who sends a message: a person and the prefecture they act for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The person's user id.
+    pub user: String,
+    /// The prefecture the person acts for.
+    pub pref: PrefCode,
+}
+
+/// How fast the inquirer needs the owner's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// 10 minutes: the person or object is in front of the officer.
+    Urgent,
+    /// 1 hour.
+    Routine,
+}
+
+impl Priority {
+    /// The answer deadline, in microseconds.
+    pub fn deadline_us(self) -> i64 {
+        match self {
+            Priority::Urgent => URGENT_DEADLINE_US,
+            Priority::Routine => ROUTINE_DEADLINE_US,
+        }
+    }
+}
+
+/// The owner's answer to a hit confirmation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "answer")]
+pub enum HitAnswer {
+    /// The record is valid and names the same person or object.
+    Confirmed,
+    /// Not valid, or not the same.
+    NotConfirmed,
+    /// The owner needs this much more time (microseconds, at most one day).
+    NeedMoreTime {
+        /// The extension.
+        extra_us: i64,
+    },
+}
+
+/// One hit confirmation request and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HitRequest {
+    /// The request id, unique per record.
+    pub id: String,
+    /// The inquiring prefecture.
+    pub from: PrefCode,
+    /// The inquiring person.
+    pub requested_by: String,
+    /// Urgent or routine.
+    pub priority: Priority,
+    /// When it was (last) sent.
+    pub sent_at: i64,
+    /// When the answer is due.
+    pub due_at: i64,
+    /// How often it has been re-sent.
+    pub resends: u32,
+    /// The final answer, once given (`NeedMoreTime` only moves `due_at`).
+    pub answer: Option<bool>,
+}
+
+/// What to do about an unanswered request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverdueAction {
+    /// Send it again.
+    Resend,
+    /// It was already re-sent: escalate to the owner's supervisor.
+    Escalate,
+}
+
+/// A registry message applied to an existing record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "message")]
+pub enum Message {
+    /// The second person's check of a new entry (owner's prefecture, another person).
+    Verify,
+    /// The owner changed fields (the caller stores the new file).
+    Modify,
+    /// The owner removes the record.
+    Cancel,
+    /// The owner's periodic validation.
+    Validate,
+    /// An inquirer asks the owner to confirm a hit.
+    HitConfirmationRequest {
+        /// Request id, unique per record.
+        request_id: String,
+        /// Urgent or routine.
+        priority: Priority,
+    },
+    /// The inquirer re-sends an overdue request.
+    HitConfirmationResend {
+        /// Request id.
+        request_id: String,
+    },
+    /// The owner answers a request.
+    HitConfirmationResponse {
+        /// Request id.
+        request_id: String,
+        /// The answer.
+        answer: HitAnswer,
+    },
+    /// Another agency found the person or object (needs its own confirmed hit).
+    Locate,
+    /// The owner closes the record after it was found.
+    Clear,
+}
+
+impl Message {
+    /// The stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Message::Verify => "verify",
+            Message::Modify => "modify",
+            Message::Cancel => "cancel",
+            Message::Validate => "validate",
+            Message::HitConfirmationRequest { .. } => "hit_confirmation_request",
+            Message::HitConfirmationResend { .. } => "hit_confirmation_resend",
+            Message::HitConfirmationResponse { .. } => "hit_confirmation_response",
+            Message::Locate => "locate",
+            Message::Clear => "clear",
+        }
+    }
+}
+
+/// One accepted message in a record's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When (UTC microseconds).
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// For which prefecture.
+    pub pref: PrefCode,
+    /// Which message (`entry` for the first).
+    pub message: &'static str,
+    /// The state before (none for the entry).
+    pub from: Option<RecordState>,
+    /// The state after.
+    pub to: RecordState,
+}
+
+/// Why a record should be purged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurgeReason {
+    /// Not validated by the end of its validation window.
+    Unvalidated,
+    /// A stolen article past the end of the year after its entry.
+    RetentionExpired,
+    /// Located and not cleared by the owner within two weeks.
+    LocatedNotCleared,
+    /// A missing person was located: the record leaves the active file at once.
+    MissingPersonLocated,
+}
+
+/// A record's lifecycle: state, ownership, hit confirmations, validation and history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    kind: RecordKind,
+    owner: PrefCode,
+    entered_by: String,
+    entered_at: i64,
+    state: RecordState,
+    last_validated_at: Option<i64>,
+    located_at: Option<i64>,
+    located_by: Option<PrefCode>,
+    requests: Vec<HitRequest>,
+    history: Vec<HistoryEntry>,
+}
+
+impl Lifecycle {
+    /// The entry message: the actor's prefecture owns the record, which waits for the second
+    /// person's check.
+    pub fn enter(kind: RecordKind, actor: &Actor, now: i64) -> Result<Lifecycle, RegistryError> {
+        check_id("actor", &actor.user)?;
+        Ok(Lifecycle {
+            kind,
+            owner: actor.pref,
+            entered_by: actor.user.clone(),
+            entered_at: now,
+            state: RecordState::PendingVerification,
+            last_validated_at: None,
+            located_at: None,
+            located_by: None,
+            requests: Vec::new(),
+            history: vec![HistoryEntry {
+                at: now,
+                actor: actor.user.clone(),
+                pref: actor.pref,
+                message: "entry",
+                from: None,
+                to: RecordState::PendingVerification,
+            }],
+        })
+    }
+
+    /// The kind of record.
+    pub fn kind(&self) -> RecordKind {
+        self.kind
+    }
+    /// The owning prefecture.
+    pub fn owner(&self) -> PrefCode {
+        self.owner
+    }
+    /// The current state.
+    pub fn state(&self) -> RecordState {
+        self.state
+    }
+    /// Who entered the record.
+    pub fn entered_by(&self) -> &str {
+        &self.entered_by
+    }
+    /// When it was entered.
+    pub fn entered_at(&self) -> i64 {
+        self.entered_at
+    }
+    /// When it was last validated.
+    pub fn last_validated_at(&self) -> Option<i64> {
+        self.last_validated_at
+    }
+    /// When and by whom it was located.
+    pub fn located(&self) -> Option<(i64, PrefCode)> {
+        self.located_at.zip(self.located_by)
+    }
+    /// The hit confirmation requests.
+    pub fn requests(&self) -> &[HitRequest] {
+        &self.requests
+    }
+    /// Every accepted message, oldest first.
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+
+    /// True if inquiries should return the record: active, or located but not yet cleared
+    /// — except a located missing person, who leaves the active file at once.
+    pub fn in_active_file(&self) -> bool {
+        match self.state {
+            RecordState::Active => true,
+            RecordState::Located => self.kind != RecordKind::Missing,
+            _ => false,
+        }
+    }
+
+    /// Applies a message at `now`. On error nothing changes.
+    pub fn apply(
+        &mut self,
+        msg: &Message,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<RecordState, RegistryError> {
+        use RecordState as S;
+        check_id("actor", &actor.user)?;
+        let name = msg.as_str();
+        let from = self.state;
+        let illegal = || RegistryError::IllegalTransition {
+            message: name,
+            from: from.as_str(),
+        };
+        let owner_only = |l: &Lifecycle| {
+            if actor.pref == l.owner {
+                Ok(())
+            } else {
+                Err(RegistryError::NotOwner { message: name })
+            }
+        };
+        let to = match msg {
+            Message::Verify => {
+                if from != S::PendingVerification {
+                    return Err(illegal());
+                }
+                owner_only(self)?;
+                if actor.user == self.entered_by {
+                    return Err(RegistryError::SameVerifier);
+                }
+                S::Active
+            }
+            Message::Modify => {
+                if !from.is_live() {
+                    return Err(illegal());
+                }
+                owner_only(self)?;
+                from
+            }
+            Message::Cancel => {
+                if !from.is_live() {
+                    return Err(illegal());
+                }
+                owner_only(self)?;
+                S::Cancelled
+            }
+            Message::Validate => {
+                if !matches!(from, S::Active | S::Located) {
+                    return Err(illegal());
+                }
+                owner_only(self)?;
+                self.last_validated_at = Some(now);
+                from
+            }
+            Message::HitConfirmationRequest {
+                request_id,
+                priority,
+            } => {
+                if !self.in_active_file() {
+                    return Err(illegal());
+                }
+                check_id("request_id", request_id)?;
+                if self.requests.iter().any(|r| &r.id == request_id) {
+                    return Err(RegistryError::UnknownRequest(request_id.clone()));
+                }
+                self.requests.push(HitRequest {
+                    id: request_id.clone(),
+                    from: actor.pref,
+                    requested_by: actor.user.clone(),
+                    priority: *priority,
+                    sent_at: now,
+                    due_at: now.saturating_add(priority.deadline_us()),
+                    resends: 0,
+                    answer: None,
+                });
+                from
+            }
+            Message::HitConfirmationResend { request_id } => {
+                if !self.in_active_file() {
+                    return Err(illegal());
+                }
+                let r = self.open_request(request_id)?;
+                if r.from != actor.pref {
+                    return Err(RegistryError::UnknownRequest(request_id.clone()));
+                }
+                r.resends = r.resends.saturating_add(1);
+                r.sent_at = now;
+                r.due_at = now.saturating_add(r.priority.deadline_us());
+                from
+            }
+            Message::HitConfirmationResponse { request_id, answer } => {
+                if !self.in_active_file() {
+                    return Err(illegal());
+                }
+                owner_only(self)?;
+                if let HitAnswer::NeedMoreTime { extra_us } = answer
+                    && !(1..=MAX_EXTENSION_US).contains(extra_us)
+                {
+                    return Err(RegistryError::OutOfRange {
+                        field: "extra_us".into(),
+                        reason: "an extension is more than 0 and at most one day",
+                    });
+                }
+                let r = self.open_request(request_id)?;
+                match answer {
+                    HitAnswer::Confirmed => r.answer = Some(true),
+                    HitAnswer::NotConfirmed => r.answer = Some(false),
+                    HitAnswer::NeedMoreTime { extra_us } => {
+                        r.due_at = now.max(r.due_at).saturating_add(*extra_us);
+                    }
+                }
+                from
+            }
+            Message::Locate => {
+                if from != S::Active {
+                    return Err(illegal());
+                }
+                let confirmed = self
+                    .requests
+                    .iter()
+                    .any(|r| r.from == actor.pref && r.answer == Some(true));
+                if !confirmed {
+                    return Err(RegistryError::HitNotConfirmed);
+                }
+                self.located_at = Some(now);
+                self.located_by = Some(actor.pref);
+                S::Located
+            }
+            Message::Clear => {
+                if !matches!(from, S::Active | S::Located) {
+                    return Err(illegal());
+                }
+                owner_only(self)?;
+                S::Cleared
+            }
+        };
+        self.state = to;
+        self.history.push(HistoryEntry {
+            at: now,
+            actor: actor.user.clone(),
+            pref: actor.pref,
+            message: name,
+            from: Some(from),
+            to,
+        });
+        Ok(to)
+    }
+
+    fn open_request(&mut self, id: &str) -> Result<&mut HitRequest, RegistryError> {
+        self.requests
+            .iter_mut()
+            .find(|r| r.id == id && r.answer.is_none())
+            .ok_or_else(|| RegistryError::UnknownRequest(id.to_string()))
+    }
+
+    /// The unanswered requests past their deadline at `now`, and what to do about each:
+    /// re-send once, then escalate.
+    pub fn overdue_requests(&self, now: i64) -> Vec<(&HitRequest, OverdueAction)> {
+        if !self.in_active_file() {
+            return Vec::new();
+        }
+        self.requests
+            .iter()
+            .filter(|r| r.answer.is_none() && now > r.due_at)
+            .map(|r| {
+                let action = if r.resends < MAX_RESENDS {
+                    OverdueAction::Resend
+                } else {
+                    OverdueAction::Escalate
+                };
+                (r, action)
+            })
+            .collect()
+    }
+
+    /// The validation window `(opens, closes)`: 60–90 days after entry, then the 30 days
+    /// before each anniversary of the last validation. Validating early is allowed (it
+    /// only moves the next window forward).
+    pub fn validation_window(&self) -> (i64, i64) {
+        match self.last_validated_at {
+            None => (
+                self.entered_at.saturating_add(FIRST_VALIDATION_OPENS_US),
+                self.entered_at.saturating_add(FIRST_VALIDATION_CLOSES_US),
+            ),
+            Some(t) => (
+                t.saturating_add(YEARLY_VALIDATION_OPENS_US),
+                t.saturating_add(YEARLY_VALIDATION_CLOSES_US),
+            ),
+        }
+    }
+
+    /// True if the record is in the active file and its validation window has closed.
+    pub fn is_validation_overdue(&self, now: i64) -> bool {
+        matches!(self.state, RecordState::Active | RecordState::Located)
+            && now > self.validation_window().1
+    }
+
+    /// The end (exclusive) of a stolen article's retention: the end of the year after the
+    /// year of entry, in Japan.
+    pub fn retention_ends_at(&self) -> Option<i64> {
+        (self.kind == RecordKind::StolenArticle)
+            .then(|| jst_year_start(jst_year(self.entered_at) + 2))
+    }
+
+    /// Why the record should be purged at `now`, if it should.
+    ///
+    /// Missing-person records are kept until located or cancelled, so they are never purged
+    /// for want of validation (the overdue validation is still reported by
+    /// [`Lifecycle::is_validation_overdue`]). Pending entries are not purged here: an entry
+    /// nobody verified is the entering desk's work queue, not the registry's.
+    pub fn purge_reason(&self, now: i64) -> Option<PurgeReason> {
+        match self.state {
+            RecordState::Located if self.kind == RecordKind::Missing => {
+                return Some(PurgeReason::MissingPersonLocated);
+            }
+            RecordState::Located => {
+                if let Some(t) = self.located_at
+                    && now >= t.saturating_add(LOCATED_RETENTION_US)
+                {
+                    return Some(PurgeReason::LocatedNotCleared);
+                }
+            }
+            RecordState::Active => {}
+            _ => return None,
+        }
+        if let Some(end) = self.retention_ends_at()
+            && now >= end
+        {
+            return Some(PurgeReason::RetentionExpired);
+        }
+        if self.kind != RecordKind::Missing && self.is_validation_overdue(now) {
+            return Some(PurgeReason::Unvalidated);
+        }
+        None
+    }
+}
+
+fn check_id(field: &str, s: &str) -> Result<(), RegistryError> {
+    crate::text::check_required_text(field, s, MAX_ID_LEN)
+}

@@ -1,0 +1,410 @@
+//! The lifecycle state machine: examples of each rule, and properties over random message
+//! sequences.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use koban_org::PrefCode;
+use koban_registry::date::{DAY_US, days_from_civil};
+use koban_registry::lifecycle::*;
+use koban_registry::{RecordKind, RegistryError};
+use proptest::prelude::*;
+
+const T0: i64 = 1_700_000_000_000_000;
+const MIN: i64 = 60_000_000;
+
+fn actor(user: &str, pref: u8) -> Actor {
+    Actor {
+        user: user.into(),
+        pref: PrefCode::new(pref).unwrap(),
+    }
+}
+
+fn active(kind: RecordKind) -> Lifecycle {
+    let mut l = Lifecycle::enter(kind, &actor("enterer", 13), T0).unwrap();
+    l.apply(&Message::Verify, &actor("checker", 13), T0 + MIN)
+        .unwrap();
+    l
+}
+
+fn confirm(l: &mut Lifecycle, id: &str, from: u8, at: i64) {
+    l.apply(
+        &Message::HitConfirmationRequest {
+            request_id: id.into(),
+            priority: Priority::Urgent,
+        },
+        &actor("inquirer", from),
+        at,
+    )
+    .unwrap();
+    l.apply(
+        &Message::HitConfirmationResponse {
+            request_id: id.into(),
+            answer: HitAnswer::Confirmed,
+        },
+        &actor("owner-desk", 13),
+        at + MIN,
+    )
+    .unwrap();
+}
+
+#[test]
+fn entry_needs_a_second_person() {
+    let mut l = Lifecycle::enter(RecordKind::Wanted, &actor("a", 13), T0).unwrap();
+    assert_eq!(l.state(), RecordState::PendingVerification);
+    assert!(!l.in_active_file());
+    let e = l.apply(&Message::Verify, &actor("a", 13), T0).unwrap_err();
+    assert_eq!(e, RegistryError::SameVerifier);
+    assert_eq!(e.code(), "same_verifier");
+    let e = l.apply(&Message::Verify, &actor("b", 14), T0).unwrap_err();
+    assert_eq!(e.code(), "not_owner");
+    assert_eq!(l.history().len(), 1);
+    l.apply(&Message::Verify, &actor("b", 13), T0 + 1).unwrap();
+    assert_eq!(l.state(), RecordState::Active);
+    let h = l.history().last().unwrap();
+    assert_eq!(
+        (h.message, h.from, h.to, h.actor.as_str(), h.at),
+        (
+            "verify",
+            Some(RecordState::PendingVerification),
+            RecordState::Active,
+            "b",
+            T0 + 1
+        )
+    );
+    assert_eq!(
+        l.apply(&Message::Verify, &actor("c", 13), T0)
+            .unwrap_err()
+            .code(),
+        "illegal_transition"
+    );
+}
+
+#[test]
+fn only_the_owner_modifies_cancels_and_clears() {
+    let mut l = active(RecordKind::StolenVehicle);
+    for m in [
+        Message::Modify,
+        Message::Cancel,
+        Message::Clear,
+        Message::Validate,
+    ] {
+        assert_eq!(
+            l.apply(&m, &actor("x", 27), T0).unwrap_err().code(),
+            "not_owner"
+        );
+    }
+    l.apply(&Message::Modify, &actor("x", 13), T0).unwrap();
+    assert_eq!(l.state(), RecordState::Active);
+    l.apply(&Message::Cancel, &actor("x", 13), T0).unwrap();
+    assert_eq!(l.state(), RecordState::Cancelled);
+    assert!(l.apply(&Message::Modify, &actor("x", 13), T0).is_err());
+}
+
+#[test]
+fn locate_only_after_a_confirmed_hit_from_the_locating_prefecture() {
+    let mut l = active(RecordKind::Wanted);
+    let inq = actor("officer", 27);
+    assert_eq!(
+        l.apply(&Message::Locate, &inq, T0).unwrap_err().code(),
+        "hit_not_confirmed"
+    );
+    l.apply(
+        &Message::HitConfirmationRequest {
+            request_id: "q1".into(),
+            priority: Priority::Routine,
+        },
+        &inq,
+        T0,
+    )
+    .unwrap();
+    // Unanswered and refused hits do not allow a locate.
+    assert!(l.apply(&Message::Locate, &inq, T0).is_err());
+    l.apply(
+        &Message::HitConfirmationResponse {
+            request_id: "q1".into(),
+            answer: HitAnswer::NotConfirmed,
+        },
+        &actor("desk", 13),
+        T0,
+    )
+    .unwrap();
+    assert!(l.apply(&Message::Locate, &inq, T0).is_err());
+    // A hit confirmed to Osaka does not let Kyoto locate.
+    confirm(&mut l, "q2", 27, T0);
+    assert!(l.apply(&Message::Locate, &actor("k", 26), T0).is_err());
+    l.apply(&Message::Locate, &inq, T0 + 5 * MIN).unwrap();
+    assert_eq!(l.state(), RecordState::Located);
+    assert!(l.in_active_file());
+    assert_eq!(
+        l.located(),
+        Some((T0 + 5 * MIN, PrefCode::new(27).unwrap()))
+    );
+    // Not cleared within two weeks: purge candidate.
+    assert_eq!(l.purge_reason(T0 + 14 * DAY_US), None);
+    assert_eq!(
+        l.purge_reason(T0 + 5 * MIN + 14 * DAY_US),
+        Some(PurgeReason::LocatedNotCleared)
+    );
+    l.apply(&Message::Clear, &actor("desk", 13), T0 + DAY_US)
+        .unwrap();
+    assert_eq!(l.state(), RecordState::Cleared);
+    assert_eq!(l.purge_reason(T0 + 100 * DAY_US), None);
+}
+
+#[test]
+fn a_located_missing_person_leaves_the_active_file_at_once() {
+    let mut l = active(RecordKind::Missing);
+    confirm(&mut l, "q", 1, T0);
+    l.apply(&Message::Locate, &actor("o", 1), T0 + MIN).unwrap();
+    assert_eq!(l.state(), RecordState::Located);
+    assert!(!l.in_active_file());
+    assert_eq!(
+        l.purge_reason(T0 + MIN),
+        Some(PurgeReason::MissingPersonLocated)
+    );
+    // No further hit confirmations on a record out of the active file.
+    assert!(
+        l.apply(
+            &Message::HitConfirmationRequest {
+                request_id: "z".into(),
+                priority: Priority::Urgent
+            },
+            &actor("o", 2),
+            T0
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn overdue_requests_are_resent_then_escalated() {
+    let mut l = active(RecordKind::StolenVehicle);
+    let inq = actor("o", 11);
+    l.apply(
+        &Message::HitConfirmationRequest {
+            request_id: "u".into(),
+            priority: Priority::Urgent,
+        },
+        &inq,
+        T0,
+    )
+    .unwrap();
+    l.apply(
+        &Message::HitConfirmationRequest {
+            request_id: "r".into(),
+            priority: Priority::Routine,
+        },
+        &inq,
+        T0,
+    )
+    .unwrap();
+    assert!(l.overdue_requests(T0 + 10 * MIN).is_empty());
+    let o = l.overdue_requests(T0 + 10 * MIN + 1);
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].0.id.as_str(), o[0].1), ("u", OverdueAction::Resend));
+    // Reusing an id is refused.
+    assert_eq!(
+        l.apply(
+            &Message::HitConfirmationRequest {
+                request_id: "u".into(),
+                priority: Priority::Urgent
+            },
+            &inq,
+            T0
+        )
+        .unwrap_err()
+        .code(),
+        "unknown_request"
+    );
+    l.apply(
+        &Message::HitConfirmationResend {
+            request_id: "u".into(),
+        },
+        &inq,
+        T0 + 11 * MIN,
+    )
+    .unwrap();
+    assert!(l.overdue_requests(T0 + 21 * MIN).is_empty());
+    let o = l.overdue_requests(T0 + 22 * MIN);
+    assert_eq!((o[0].0.id.as_str(), o[0].1), ("u", OverdueAction::Escalate));
+    // The routine request falls due after an hour; the owner asks for 30 minutes more.
+    assert_eq!(l.overdue_requests(T0 + 61 * MIN).len(), 2);
+    l.apply(
+        &Message::HitConfirmationResponse {
+            request_id: "r".into(),
+            answer: HitAnswer::NeedMoreTime { extra_us: 30 * MIN },
+        },
+        &actor("desk", 13),
+        T0 + 50 * MIN,
+    )
+    .unwrap();
+    let o = l.overdue_requests(T0 + 61 * MIN);
+    assert_eq!(o.len(), 1);
+    assert_eq!(l.overdue_requests(T0 + 91 * MIN).len(), 2);
+    // Bad extensions are refused.
+    assert_eq!(
+        l.apply(
+            &Message::HitConfirmationResponse {
+                request_id: "r".into(),
+                answer: HitAnswer::NeedMoreTime { extra_us: 0 },
+            },
+            &actor("desk", 13),
+            T0,
+        )
+        .unwrap_err()
+        .code(),
+        "out_of_range"
+    );
+    // Answered requests are no longer overdue, and cannot be answered twice.
+    let answer = Message::HitConfirmationResponse {
+        request_id: "u".into(),
+        answer: HitAnswer::Confirmed,
+    };
+    l.apply(&answer, &actor("desk", 13), T0 + 30 * MIN).unwrap();
+    assert!(l.apply(&answer, &actor("desk", 13), T0 + 30 * MIN).is_err());
+    assert_eq!(l.overdue_requests(T0 + 91 * MIN).len(), 1);
+}
+
+#[test]
+fn validation_windows_and_purge() {
+    let mut l = active(RecordKind::StolenVehicle);
+    assert_eq!(l.validation_window(), (T0 + 60 * DAY_US, T0 + 90 * DAY_US));
+    assert!(!l.is_validation_overdue(T0 + 90 * DAY_US));
+    assert!(l.is_validation_overdue(T0 + 90 * DAY_US + 1));
+    assert_eq!(
+        l.purge_reason(T0 + 91 * DAY_US),
+        Some(PurgeReason::Unvalidated)
+    );
+    let v = T0 + 70 * DAY_US;
+    l.apply(&Message::Validate, &actor("desk", 13), v).unwrap();
+    assert_eq!(l.validation_window(), (v + 335 * DAY_US, v + 365 * DAY_US));
+    assert_eq!(l.purge_reason(T0 + 91 * DAY_US), None);
+    assert_eq!(
+        l.purge_reason(v + 366 * DAY_US),
+        Some(PurgeReason::Unvalidated)
+    );
+
+    // Missing persons are kept until located or cancelled, validated or not.
+    let m = active(RecordKind::Missing);
+    assert!(m.is_validation_overdue(T0 + 400 * DAY_US));
+    assert_eq!(m.purge_reason(T0 + 400 * DAY_US), None);
+
+    // Pending entries are neither overdue nor purged.
+    let p = Lifecycle::enter(RecordKind::Wanted, &actor("a", 13), T0).unwrap();
+    assert_eq!(p.purge_reason(T0 + 400 * DAY_US), None);
+}
+
+#[test]
+fn stolen_articles_are_kept_to_the_end_of_the_following_year() {
+    // Entered 2024-03-10 12:00 JST: kept until 2026-01-01 00:00 JST.
+    let entered = days_from_civil(2024, 3, 10) * DAY_US + 3 * 3_600_000_000;
+    let mut l = Lifecycle::enter(RecordKind::StolenArticle, &actor("a", 13), entered).unwrap();
+    l.apply(&Message::Verify, &actor("b", 13), entered).unwrap();
+    let end = days_from_civil(2025, 12, 31) * DAY_US + 15 * 3_600_000_000;
+    assert_eq!(l.retention_ends_at(), Some(end));
+    // Keep it validated so only retention matters.
+    l.apply(&Message::Validate, &actor("b", 13), end - DAY_US)
+        .unwrap();
+    assert_eq!(l.purge_reason(end - 1), None);
+    assert_eq!(l.purge_reason(end), Some(PurgeReason::RetentionExpired));
+    assert_eq!(active(RecordKind::Wanted).retention_ends_at(), None);
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    let id = prop_oneof![
+        Just("a".to_string()),
+        Just("b".to_string()),
+        Just("c".to_string())
+    ];
+    let answer = prop_oneof![
+        Just(HitAnswer::Confirmed),
+        Just(HitAnswer::NotConfirmed),
+        (-5i64..100).prop_map(|m| HitAnswer::NeedMoreTime { extra_us: m * MIN }),
+    ];
+    let prio = prop_oneof![Just(Priority::Urgent), Just(Priority::Routine)];
+    prop_oneof![
+        Just(Message::Verify),
+        Just(Message::Modify),
+        Just(Message::Cancel),
+        Just(Message::Validate),
+        Just(Message::Locate),
+        Just(Message::Clear),
+        (id.clone(), prio).prop_map(|(request_id, priority)| Message::HitConfirmationRequest {
+            request_id,
+            priority
+        }),
+        id.clone()
+            .prop_map(|request_id| Message::HitConfirmationResend { request_id }),
+        (id, answer).prop_map(|(request_id, answer)| Message::HitConfirmationResponse {
+            request_id,
+            answer
+        }),
+    ]
+}
+
+fn any_actor() -> impl Strategy<Value = Actor> {
+    (
+        prop_oneof![Just("enterer"), Just("checker"), Just("other")],
+        prop_oneof![Just(13u8), Just(27u8), Just(1u8)],
+    )
+        .prop_map(|(u, p)| actor(u, p))
+}
+
+fn kind() -> impl Strategy<Value = RecordKind> {
+    proptest::sample::select(RecordKind::ALL.to_vec())
+}
+
+proptest! {
+    #[test]
+    fn random_message_sequences_keep_the_rules(
+        kind in kind(),
+        steps in proptest::collection::vec((message(), any_actor(), 0i64..(40 * DAY_US)), 0..60),
+    ) {
+        let mut l = Lifecycle::enter(kind, &actor("enterer", 13), T0).unwrap();
+        let mut now = T0;
+        for (m, a, dt) in steps {
+            now += dt;
+            let before = l.clone();
+            match l.apply(&m, &a, now) {
+                Ok(to) => {
+                    prop_assert_eq!(to, l.state());
+                    prop_assert_eq!(l.history().len(), before.history().len() + 1);
+                    let h = l.history().last().unwrap();
+                    prop_assert_eq!(h.from, Some(before.state()));
+                    prop_assert_eq!(h.to, l.state());
+                    prop_assert_eq!(h.at, now);
+                    prop_assert_eq!(h.message, m.as_str());
+                    prop_assert_eq!(&h.actor, &a.user);
+                    // Terminal states are never left.
+                    prop_assert!(before.state().is_live());
+                }
+                Err(_) => prop_assert_eq!(&l, &before),
+            }
+            prop_assert_eq!(l.owner(), PrefCode::new(13).unwrap());
+        }
+        // Replay the history: each step starts where the previous ended, active is only
+        // reached by a verify from the owner by someone else, located only by a locate from
+        // a prefecture that holds a confirmed hit.
+        let h = l.history();
+        prop_assert_eq!(h[0].to, RecordState::PendingVerification);
+        for w in h.windows(2) {
+            prop_assert_eq!(w[1].from, Some(w[0].to));
+        }
+        for e in h {
+            if e.from == Some(RecordState::PendingVerification) && e.to == RecordState::Active {
+                prop_assert_eq!(e.message, "verify");
+                prop_assert_ne!(e.actor.as_str(), "enterer");
+                prop_assert_eq!(e.pref, PrefCode::new(13).unwrap());
+            }
+            if e.to == RecordState::Active {
+                prop_assert!(e.from == Some(RecordState::PendingVerification) || e.from == Some(RecordState::Active));
+            }
+            if e.to == RecordState::Located && e.from == Some(RecordState::Active) {
+                prop_assert_eq!(e.message, "locate");
+                prop_assert!(l.requests().iter().any(|r| r.from == e.pref && r.answer == Some(true)));
+            }
+        }
+        if l.state() == RecordState::Located {
+            prop_assert!(l.located().is_some());
+        }
+    }
+}
