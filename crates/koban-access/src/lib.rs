@@ -168,6 +168,10 @@ pub enum Action {
     IncidentWrite,
     /// Move incidents through their states (dispatch, arrival, clearing, closing).
     IncidentCommand,
+    /// Register dispatchable units (cars, bikes, foot patrols, aircraft, boats).
+    UnitManage,
+    /// Report unit positions and statuses (car terminals, AVL gateways, dispatchers).
+    UnitReport,
 }
 
 impl Action {
@@ -188,10 +192,12 @@ impl Action {
             Action::IncidentRead => "incident_read",
             Action::IncidentWrite => "incident_write",
             Action::IncidentCommand => "incident_command",
+            Action::UnitManage => "unit_manage",
+            Action::UnitReport => "unit_report",
         }
     }
 
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 16] = [
         Action::SelfService,
         Action::OrgRead,
         Action::OrgManage,
@@ -206,6 +212,8 @@ impl Action {
         Action::IncidentRead,
         Action::IncidentWrite,
         Action::IncidentCommand,
+        Action::UnitManage,
+        Action::UnitReport,
     ];
 }
 
@@ -231,6 +239,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Action::IncidentRead => matches!(role, CallTaker | Dispatcher | FieldOfficer | Analyst),
         Action::IncidentWrite => matches!(role, CallTaker | Dispatcher),
         Action::IncidentCommand => role == Dispatcher,
+        Action::UnitManage => matches!(role, Administrator | Dispatcher),
+        Action::UnitReport => matches!(role, FieldOfficer | Dispatcher),
     }
 }
 

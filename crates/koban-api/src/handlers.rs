@@ -581,3 +581,76 @@ pub async fn route(
     };
     Ok(Json(s.koban.route(&t, from, to).await?))
 }
+
+pub async fn create_dispatch_unit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiJson(b): ApiJson<koban_service::fleet::NewDispatchUnit>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.koban.create_dispatch_unit(&ctx, &t, b).await?),
+    ))
+}
+
+pub async fn list_dispatch_units(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.list_dispatch_units(&ctx, &t).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionBatch {
+    positions: Vec<koban_service::fleet::PositionReport>,
+}
+
+pub async fn report_positions(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiJson(b): ApiJson<PositionBatch>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.report_positions(&ctx, &t, b.positions).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    status: koban_dispatch::UnitStatus,
+}
+
+pub async fn set_unit_status(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<StatusBody>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban.set_unit_status(&ctx, &t, &id, b.status).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendQuery {
+    max_position_age_s: Option<i64>,
+}
+
+pub async fn recommend(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RecommendQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban
+            .recommend_units(&ctx, &t, &id, q.max_position_age_s)
+            .await?,
+    ))
+}

@@ -109,6 +109,13 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         )
         .route("/incidents/{id}", get(h::get_incident))
         .route("/incidents/{id}/transitions", post(h::transition_incident))
+        .route("/incidents/{id}/recommendation", get(h::recommend))
+        .route(
+            "/units",
+            get(h::list_dispatch_units).post(h::create_dispatch_unit),
+        )
+        .route("/units/positions", post(h::report_positions))
+        .route("/units/{id}/status", put(h::set_unit_status))
         .route("/incidents/{id}/calls/{call_id}", put(h::link_call));
     Router::new()
         .route("/healthz", get(h::healthz))

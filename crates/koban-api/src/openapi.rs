@@ -354,6 +354,9 @@ pub fn document() -> Value {
                 "NewCall": s(json!({"caller_number": string, "received_at": string, "answered_at": string, "caller_location": {"type": "object"}, "language": string, "statement": string, "type_code": string}), &["statement"]),
                 "NewIncident": s(json!({"type_code": string, "priority": {"type": "integer", "minimum": 1, "maximum": 5}, "location": {"type": "object"}, "narrative": string, "cautions": {"type": "object"}, "call_ids": {"type": "array", "items": string}}), &["type_code", "location"]),
                 "Transition": s(json!({"command": {"type": "string", "enum": ["dispatch", "arrive_on_scene", "clear", "close", "cancel", "reopen"]}, "disposition": string, "note": string}), &["command"]),
+                "NewDispatchUnit": s(json!({"id": string, "kind": {"type": "string", "enum": ["patrol_car", "motorcycle", "foot_patrol", "aircraft", "boat"]}, "capabilities": {"type": "array", "items": string}, "crew_count": {"type": "integer"}, "home_station_id": string, "status": string}), &["id", "kind", "crew_count", "home_station_id"]),
+                "PositionBatch": s(json!({"positions": {"type": "array", "items": {"type": "object", "properties": {"unit_id": string, "lat": {"type": "number"}, "lon": {"type": "number"}, "at": string}}}}), &["positions"]),
+                "UnitStatus": s(json!({"status": string}), &["status"]),
                 "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),
             }
         }

@@ -351,6 +351,7 @@ struct TokyoObjects {
     terminal: String,
     incident: String,
     call: String,
+    unit: String,
 }
 
 async fn tokyo_objects(s: &Server) -> TokyoObjects {
@@ -399,12 +400,17 @@ async fn tokyo_objects(s: &Server) -> TokyoObjects {
         )
         .await;
     assert_eq!(st, 201, "{inc}");
+    let (st, unit) = s
+        .call("post", "/api/v1/units", Some(&td), Some(json!({"id": "marunouchi-1", "kind": "patrol_car", "crew_count": 2, "home_station_id": "st-13-marunouchi"})))
+        .await;
+    assert_eq!(st, 201, "{unit}");
     TokyoObjects {
         station: "st-13-marunouchi".into(),
         user: user.id,
         terminal,
         incident: inc["id"].as_str().unwrap().to_string(),
         call: call["call"]["id"].as_str().unwrap().to_string(),
+        unit: "marunouchi-1".into(),
     }
 }
 
@@ -415,6 +421,8 @@ fn fill(path: &str, o: &TokyoObjects) -> String {
         &o.terminal
     } else if path.starts_with("/incidents/") {
         &o.incident
+    } else if path.starts_with("/units/") {
+        &o.unit
     } else {
         &o.user
     };
@@ -430,6 +438,7 @@ fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
         Some("UserPatch") => Some(json!({"display_name": "changed"})),
         Some("PasswordReset") => Some(json!({"new_password": "a-very-long-new-passphrase"})),
         Some("Transition") => Some(json!({"command": "dispatch"})),
+        Some("UnitStatus") => Some(json!({"status": "on_patrol"})),
         Some(_) => Some(json!({})),
     }
 }
@@ -530,6 +539,7 @@ async fn every_endpoint_authenticates(s: &Server) {
         terminal: "trm_0".into(),
         incident: "inc_0".into(),
         call: "cal_0".into(),
+        unit: "unit-0".into(),
     };
     for op in koban_api::openapi::OPERATIONS {
         let path = format!("/api/v1{}", fill(op.path, &o));
@@ -1446,3 +1456,193 @@ async fn road_routes_after_import(s: &Server) {
     assert_eq!(st, 200);
 }
 both!(road_routes_after_import);
+
+/// Units report positions; the recommendation ranks every unit by travel time and says
+/// why each one was left out; bad reports are refused whole.
+async fn units_positions_and_recommendation(s: &Server) {
+    let admin = s.user("admin-u", "pref-13", &[Role::Administrator]).await;
+    let ta = s.login(&admin).await;
+    let (st, _) = s
+        .call("post", "/api/v1/org/units", Some(&ta), Some(json!({"id": "st-13-marunouchi", "kind": "station", "parent_id": "pref-13", "name_ja": "丸の内警察署", "name_en": "Marunouchi", "pref_code": "13", "latitude": 35.6843, "longitude": 139.7640})))
+        .await;
+    assert_eq!(st, 201);
+    let dp = s.user("dispatcher-u", "pref-13", &[Role::Dispatcher]).await;
+    let td = s.login(&dp).await;
+    let officer = s.user("officer-u", "pref-13", &[Role::FieldOfficer]).await;
+    let to = s.login(&officer).await;
+    for (id, caps, status) in [
+        ("pc-near", json!(["traffic"]), "on_patrol"),
+        ("pc-far", json!(["traffic"]), "on_patrol"),
+        ("pc-stale", json!(["traffic"]), "on_patrol"),
+        ("pc-nocap", json!([]), "on_patrol"),
+        ("pc-maint", json!(["traffic"]), "maintenance"),
+        ("pc-nopos", json!(["traffic"]), "available_at_station"),
+    ] {
+        let (st, v) = s
+            .call("post", "/api/v1/units", Some(&td), Some(json!({"id": id, "kind": "patrol_car", "capabilities": caps, "crew_count": 2, "home_station_id": "st-13-marunouchi", "status": status})))
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v) = s
+        .call("post", "/api/v1/units", Some(&td), Some(json!({"id": "pc-near", "kind": "patrol_car", "crew_count": 2, "home_station_id": "st-13-marunouchi"})))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("duplicate_id"))
+    );
+    let now = koban_service::clock::rfc3339(s.clock_now());
+    let old = koban_service::clock::rfc3339(s.clock_now() - 3600 * 1_000_000);
+    let batch = json!({"positions": [
+        {"unit_id": "pc-near", "lat": 35.6815, "lon": 139.7675, "at": now},
+        {"unit_id": "pc-far", "lat": 35.70, "lon": 139.70, "at": now},
+        {"unit_id": "pc-stale", "lat": 35.6813, "lon": 139.7672, "at": old},
+        {"unit_id": "pc-nocap", "lat": 35.6813, "lon": 139.7672, "at": now},
+        {"unit_id": "pc-maint", "lat": 35.6813, "lon": 139.7672, "at": now}
+    ]});
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/units/positions",
+            Some(&to),
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["accepted"], 5);
+    // The same batch again: duplicates, refused whole, naming the first bad item.
+    let (st, v) = s
+        .call("post", "/api/v1/units/positions", Some(&to), Some(batch))
+        .await;
+    assert_eq!(
+        (
+            st,
+            v["error"]["code"].as_str(),
+            v["error"]["field"].as_str()
+        ),
+        (422, Some("duplicate_position"), Some("positions[0].at")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call("post", "/api/v1/units/positions", Some(&to), Some(json!({"positions": [{"unit_id": "pc-ghost", "lat": 35.68, "lon": 139.76, "at": now}]})))
+        .await;
+    assert_eq!(
+        (
+            st,
+            v["error"]["code"].as_str(),
+            v["error"]["field"].as_str()
+        ),
+        (422, Some("unknown_unit"), Some("positions[0].unit_id"))
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/units/positions",
+            Some(&to),
+            Some(
+                json!({"positions": [{"unit_id": "pc-far", "lat": 48.85, "lon": 2.35, "at": now}]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("outside_japan"))
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/units/positions",
+            Some(&to),
+            Some(json!({"positions": []})),
+        )
+        .await;
+    assert_eq!((st, v["error"]["code"].as_str()), (422, Some("batch_size")));
+    // A call-taker cannot report positions.
+    let ct = s.user("calltaker-u", "pref-13", &[Role::CallTaker]).await;
+    let tc = s.login(&ct).await;
+    let (st, _) = s
+        .call(
+            "post",
+            "/api/v1/units/positions",
+            Some(&tc),
+            Some(
+                json!({"positions": [{"unit_id": "pc-far", "lat": 35.7, "lon": 139.7, "at": now}]}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 403);
+    // An incident at Tokyo Station that needs a traffic unit.
+    let (st, inc) = s
+        .call("post", "/api/v1/incidents", Some(&td), Some(json!({"type_code": "traffic_accident", "location": {"lat": 35.6812, "lon": 139.7671}})))
+        .await;
+    assert_eq!(st, 201);
+    let id = inc["id"].as_str().unwrap();
+    let (st, r) = s
+        .get(&format!("/api/v1/incidents/{id}/recommendation"), &td)
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["travel_model"], "straight_line");
+    let ranked: Vec<&str> = r["ranked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["unit_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ranked, ["pc-near", "pc-far"], "{r}");
+    let reason = |unit: &str| {
+        r["excluded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["unit_id"] == unit)
+            .map(|e| e["reason"].as_str().unwrap().to_string())
+    };
+    assert_eq!(reason("pc-stale").as_deref(), Some("stale_position"), "{r}");
+    assert_eq!(
+        reason("pc-nocap").as_deref(),
+        Some("missing_capability"),
+        "{r}"
+    );
+    assert_eq!(
+        reason("pc-maint").as_deref(),
+        Some("not_dispatchable"),
+        "{r}"
+    );
+    assert_eq!(reason("pc-nopos").as_deref(), Some("no_position"), "{r}");
+    // With a road network loaded, the model says so.
+    let mut osm = Vec::new();
+    koban_roads::synth_osm(&koban_roads::SynthParams::tokyo(20, 3), &mut osm).unwrap();
+    s.koban
+        .system_import_roads("test", "city.osm".into(), osm)
+        .await
+        .unwrap();
+    let (_, r) = s
+        .get(&format!("/api/v1/incidents/{id}/recommendation"), &td)
+        .await;
+    assert_eq!(r["travel_model"], "road", "{r}");
+    assert_eq!(
+        r["ranked"].as_array().unwrap().len() + r["excluded"].as_array().unwrap().len(),
+        6
+    );
+    // Status changes from the car terminal.
+    let (st, v) = s
+        .call(
+            "put",
+            "/api/v1/units/pc-maint/status",
+            Some(&to),
+            Some(json!({"status": "on_patrol"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, units) = s.get("/api/v1/units", &td).await;
+    assert_eq!(units.as_array().unwrap().len(), 6);
+    let (st, v) = s
+        .call(
+            "put",
+            "/api/v1/units/pc-maint/status",
+            Some(&to),
+            Some(json!({"status": "flying"})),
+        )
+        .await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("status")));
+}
+both!(units_positions_and_recommendation);

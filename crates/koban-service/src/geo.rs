@@ -175,6 +175,11 @@ impl Koban {
         }
     }
 
+    /// The loaded road network, if any.
+    pub(crate) fn road_router(&self) -> Option<Arc<koban_roads::Router>> {
+        self.geo_snapshot().roads
+    }
+
     fn geo_snapshot(&self) -> GeoState {
         self.geo().read().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -28,6 +28,7 @@ mod audit_ops;
 mod auth;
 pub mod clock;
 mod error;
+pub mod fleet;
 pub mod geo;
 pub mod incidents;
 mod org;

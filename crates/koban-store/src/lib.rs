@@ -260,6 +260,20 @@ pub struct CallRow {
     pub doc: String,
 }
 
+/// A dispatchable unit as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DispatchUnitRow {
+    pub id: String,
+    pub pref_code: PrefCode,
+    pub status: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub position_at_us: Option<i64>,
+    pub updated_at_us: i64,
+    /// JSON of the full unit record.
+    pub doc: String,
+}
+
 /// Which incidents to list.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentFilter {
@@ -423,6 +437,16 @@ pub trait Tx: Send {
     async fn get_call(&mut self, id: &str) -> Result<Option<CallRow>, StoreError>;
     async fn calls_of_incident(&mut self, incident_id: &str) -> Result<Vec<CallRow>, StoreError>;
     async fn link_call(&mut self, call_id: &str, incident_id: &str) -> Result<(), StoreError>;
+
+    // Dispatchable units.
+    async fn insert_dispatch_unit(&mut self, row: &DispatchUnitRow) -> Result<(), StoreError>;
+    async fn update_dispatch_unit(&mut self, row: &DispatchUnitRow) -> Result<(), StoreError>;
+    async fn get_dispatch_unit(&mut self, id: &str) -> Result<Option<DispatchUnitRow>, StoreError>;
+    /// Units of the given prefectures (`None`: all), by id.
+    async fn list_dispatch_units(
+        &mut self,
+        prefs: Option<&[PrefCode]>,
+    ) -> Result<Vec<DispatchUnitRow>, StoreError>;
 
     // Reference data.
     /// Replaces every part of a dataset with `parts`.

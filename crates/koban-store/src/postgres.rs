@@ -704,6 +704,57 @@ impl crate::Tx for PgTx {
         Ok(())
     }
 
+    async fn insert_dispatch_unit(&mut self, u: &crate::DispatchUnitRow) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_DISPATCH_UNIT)
+            .bind(&u.id)
+            .bind(u.pref_code.as_str())
+            .bind(&u.status)
+            .bind(u.lat)
+            .bind(u.lon)
+            .bind(u.position_at_us)
+            .bind(u.updated_at_us)
+            .bind(&u.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn update_dispatch_unit(&mut self, u: &crate::DispatchUnitRow) -> Result<(), StoreError> {
+        sqlx::query(sql::UPDATE_DISPATCH_UNIT)
+            .bind(&u.id)
+            .bind(&u.status)
+            .bind(u.lat)
+            .bind(u.lon)
+            .bind(u.position_at_us)
+            .bind(u.updated_at_us)
+            .bind(&u.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn get_dispatch_unit(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::DispatchUnitRow>, StoreError> {
+        let row = sqlx::query(sql::DISPATCH_UNIT_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(dispatch_unit_from_row).transpose()
+    }
+
+    async fn list_dispatch_units(
+        &mut self,
+        prefs: Option<&[koban_org::PrefCode]>,
+    ) -> Result<Vec<crate::DispatchUnitRow>, StoreError> {
+        let d = sql::list_dispatch_units(prefs);
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(dispatch_unit_from_row).collect()
+    }
+
     async fn replace_dataset(
         &mut self,
         kind: &str,
@@ -996,6 +1047,22 @@ fn call_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::CallRow, StoreError
             .map_err(|e| StoreError::Corrupt(format!("call prefecture: {e}")))?,
         received_at_us: r.try_get("received_at_us")?,
         incident_id: r.try_get("incident_id")?,
+        doc: r.try_get("doc")?,
+    })
+}
+
+fn dispatch_unit_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::DispatchUnitRow, StoreError> {
+    use sqlx::Row;
+    let pref: String = r.try_get("pref_code")?;
+    Ok(crate::DispatchUnitRow {
+        id: r.try_get("id")?,
+        pref_code: koban_org::PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("unit prefecture: {e}")))?,
+        status: r.try_get("status")?,
+        lat: r.try_get("lat")?,
+        lon: r.try_get("lon")?,
+        position_at_us: r.try_get("position_at_us")?,
+        updated_at_us: r.try_get("updated_at_us")?,
         doc: r.try_get("doc")?,
     })
 }

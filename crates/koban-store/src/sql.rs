@@ -86,6 +86,12 @@ pub(crate) const CALLS_OF_INCIDENT: &str =
 
 pub(crate) const LINK_CALL: &str = "UPDATE calls SET incident_id = $2 WHERE id = $1";
 
+pub(crate) const INSERT_DISPATCH_UNIT: &str = "INSERT INTO dispatch_units (id, pref_code, status, lat, lon, position_at_us, updated_at_us, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub(crate) const UPDATE_DISPATCH_UNIT: &str = "UPDATE dispatch_units SET status = $2, lat = $3, lon = $4, position_at_us = $5, updated_at_us = $6, doc = $7 WHERE id = $1";
+
+pub(crate) const DISPATCH_UNIT_BY_ID: &str = "SELECT * FROM dispatch_units WHERE id = $1";
+
 pub(crate) const PG_MIGRATIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 
@@ -251,5 +257,18 @@ pub(crate) fn list_incidents(f: &IncidentFilter) -> Dyn {
     }
     q.sql.push_str(" ORDER BY created_at_us DESC, id");
     q.limit(f.limit);
+    q
+}
+
+/// Most dispatchable units listed at once (a large prefecture has a few thousand).
+pub(crate) const MAX_DISPATCH_UNITS: u32 = 20_000;
+
+pub(crate) fn list_dispatch_units(prefs: Option<&[PrefCode]>) -> Dyn {
+    let mut q = Dyn::new("SELECT * FROM dispatch_units WHERE 1 = 1");
+    if let Some(prefs) = prefs {
+        q.in_list("pref_code", prefs);
+    }
+    q.sql.push_str(" ORDER BY id");
+    q.bind(" LIMIT ", Param::Int(i64::from(MAX_DISPATCH_UNITS)));
     q
 }

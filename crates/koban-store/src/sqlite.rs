@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incidents",
         include_str!("../migrations/sqlite/0003_incidents.sql"),
     ),
+    (
+        4,
+        "dispatch units",
+        include_str!("../migrations/sqlite/0004_dispatch_units.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -484,6 +489,21 @@ fn call_from_row(r: &Row<'_>) -> Result<crate::CallRow, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("call prefecture: {e}")))?,
         received_at_us: r.get("received_at_us")?,
         incident_id: r.get("incident_id")?,
+        doc: r.get("doc")?,
+    })
+}
+
+fn dispatch_unit_from_row(r: &Row<'_>) -> Result<crate::DispatchUnitRow, StoreError> {
+    let pref: String = r.get("pref_code")?;
+    Ok(crate::DispatchUnitRow {
+        id: r.get("id")?,
+        pref_code: PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("unit prefecture: {e}")))?,
+        status: r.get("status")?,
+        lat: r.get("lat")?,
+        lon: r.get("lon")?,
+        position_at_us: r.get("position_at_us")?,
+        updated_at_us: r.get("updated_at_us")?,
         doc: r.get("doc")?,
     })
 }
@@ -1206,6 +1226,66 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn insert_dispatch_unit(&mut self, u: &crate::DispatchUnitRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_DISPATCH_UNIT),
+            params![
+                u.id,
+                u.pref_code.as_str(),
+                u.status,
+                u.lat,
+                u.lon,
+                u.position_at_us,
+                u.updated_at_us,
+                u.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn update_dispatch_unit(&mut self, u: &crate::DispatchUnitRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::UPDATE_DISPATCH_UNIT),
+            params![
+                u.id,
+                u.status,
+                u.lat,
+                u.lon,
+                u.position_at_us,
+                u.updated_at_us,
+                u.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_dispatch_unit(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::DispatchUnitRow>, StoreError> {
+        one(
+            self.c()?,
+            &q(sql::DISPATCH_UNIT_BY_ID),
+            [id],
+            dispatch_unit_from_row,
+        )
+    }
+
+    async fn list_dispatch_units(
+        &mut self,
+        prefs: Option<&[PrefCode]>,
+    ) -> Result<Vec<crate::DispatchUnitRow>, StoreError> {
+        let d = sql::list_dispatch_units(prefs);
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            dispatch_unit_from_row,
+        )
+    }
+
     async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError> {
         exec(self.c()?, &q(sql::DELETE_DATASET), [kind])?;
         for (i, d) in parts.iter().enumerate() {
@@ -1246,12 +1326,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3],
+            vec![1, 2, 3, 4],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {

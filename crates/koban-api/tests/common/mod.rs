@@ -251,6 +251,12 @@ impl Server {
         result.1.as_array().unwrap().clone()
     }
 
+    /// The test clock's current time, UTC microseconds.
+    pub fn clock_now(&self) -> i64 {
+        use koban_service::Clock;
+        self.clock.now_us()
+    }
+
     /// Number of audit events stored.
     pub async fn audit_size(&self) -> u64 {
         self.koban

@@ -1,0 +1,452 @@
+//! Dispatchable units, their positions (AVL) and statuses, and the recommendation of
+//! units for an incident by road travel time.
+
+use std::collections::{BTreeSet, HashSet};
+
+use koban_access::Action;
+use koban_dispatch::{
+    EstimateMethod, LatLon, Position, RecommendRequest, Recommendation, StraightLineEstimator,
+    TravelEstimate, Unit, UnitKind, UnitStatus,
+};
+use koban_org::UnitKind as OrgKind;
+use koban_store::DispatchUnitRow;
+use serde::{Deserialize, Serialize};
+
+use crate::{Actor, Koban, RequestCtx, ServiceError};
+
+/// Most position reports accepted in one batch.
+pub const MAX_POSITION_BATCH: usize = 1000;
+/// Positions older than this are stale by default (the open-source CAD baseline uses 30 min).
+pub const DEFAULT_MAX_POSITION_AGE_S: i64 = 30 * 60;
+/// Speed assumed by the straight-line fallback when no road network is loaded.
+pub const FALLBACK_SPEED_KMH: f64 = 30.0;
+/// Reports stamped further ahead of the server clock than this are refused.
+const MAX_CLOCK_SKEW_US: i64 = 5 * 60 * 1_000_000;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDispatchUnit {
+    /// Call sign, e.g. `marunouchi-1`.
+    pub id: String,
+    pub kind: UnitKind,
+    #[serde(default)]
+    pub capabilities: BTreeSet<String>,
+    pub crew_count: u8,
+    pub home_station_id: String,
+    #[serde(default = "default_status")]
+    pub status: UnitStatus,
+}
+
+fn default_status() -> UnitStatus {
+    UnitStatus::AvailableAtStation
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DispatchUnitView {
+    #[serde(flatten)]
+    pub unit: Unit,
+    pub pref_code: String,
+    /// Seconds since the last position report, when there is one.
+    pub position_age_s: Option<f64>,
+    pub position_stale: bool,
+}
+
+/// One AVL report.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionReport {
+    pub unit_id: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// When the fix was taken (RFC 3339).
+    pub at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PositionsAccepted {
+    pub accepted: usize,
+}
+
+/// The recommendation for an incident, and how travel times were obtained.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecommendationView {
+    pub incident_id: String,
+    /// `road` when a road network is loaded, else `straight_line` (flagged per unit too).
+    pub travel_model: &'static str,
+    #[serde(flatten)]
+    pub recommendation: Recommendation,
+}
+
+fn unit_row(
+    unit: &Unit,
+    pref: koban_org::PrefCode,
+    now: i64,
+) -> Result<DispatchUnitRow, ServiceError> {
+    Ok(DispatchUnitRow {
+        id: unit.id.clone(),
+        pref_code: pref,
+        status: serde_json::to_value(unit.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        lat: unit.position.map(|p| p.point.lat),
+        lon: unit.position.map(|p| p.point.lon),
+        position_at_us: unit.position.map(|p| p.at_us),
+        updated_at_us: now,
+        doc: serde_json::to_string(unit).map_err(|e| ServiceError::Internal(e.to_string()))?,
+    })
+}
+
+fn unit_of(row: &DispatchUnitRow) -> Result<Unit, ServiceError> {
+    serde_json::from_str(&row.doc)
+        .map_err(|e| ServiceError::Internal(format!("stored unit {}: {e}", row.id)))
+}
+
+fn view(unit: Unit, pref: koban_org::PrefCode, now: i64) -> DispatchUnitView {
+    let age = unit.position.map(|p| (now - p.at_us) as f64 / 1e6);
+    DispatchUnitView {
+        position_stale: age.is_none_or(|a| a > DEFAULT_MAX_POSITION_AGE_S as f64),
+        position_age_s: age,
+        pref_code: pref.as_str(),
+        unit,
+    }
+}
+
+fn check_call_sign(id: &str) -> Result<(), ServiceError> {
+    let ok = (2..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            "id",
+            "invalid_call_sign",
+            "2 to 32 lower-case letters, digits or '-', starting with a letter",
+        ))
+    }
+}
+
+impl Koban {
+    /// Registers a unit at one of the actor's stations.
+    pub async fn create_dispatch_unit(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        new: NewDispatchUnit,
+    ) -> Result<DispatchUnitView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "unit.create");
+        ev.object("dispatch_unit", new.id.clone());
+        let r = async {
+            actor.require(Action::UnitManage)?;
+            check_call_sign(&new.id)?;
+            if new.crew_count > 20
+                || new.capabilities.len() > 20
+                || new
+                    .capabilities
+                    .iter()
+                    .any(|c| c.is_empty() || c.len() > 32)
+            {
+                return Err(ServiceError::invalid(
+                    "capabilities",
+                    "out_of_range",
+                    "crew 0–20; at most 20 capabilities of 1–32 bytes",
+                ));
+            }
+            let station = match tx.get_unit(&new.home_station_id).await? {
+                Some(u) if u.unit.kind == OrgKind::Station && actor.sees(u.unit.pref_code) => u,
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "home_station_id",
+                        "unknown_station",
+                        "no such station",
+                    ));
+                }
+            };
+            let pref = station
+                .unit
+                .pref_code
+                .ok_or_else(|| ServiceError::Internal("station without prefecture".into()))?;
+            let unit = Unit {
+                id: new.id.clone(),
+                kind: new.kind,
+                capabilities: new.capabilities.clone(),
+                crew_count: new.crew_count,
+                home_station_id: station.unit.id.clone(),
+                status: new.status,
+                position: None,
+            };
+            let now = self.now_us();
+            tx.insert_dispatch_unit(&unit_row(&unit, pref, now)?)
+                .await
+                .map_err(|e| match e {
+                    koban_store::StoreError::Duplicate { .. } => ServiceError::Conflict {
+                        code: "duplicate_id",
+                        message: format!("unit {} already exists", unit.id),
+                    },
+                    other => other.into(),
+                })?;
+            ev.scope_pref = Some(pref.as_str());
+            Ok(view(unit, pref, now))
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    pub async fn list_dispatch_units(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+    ) -> Result<Vec<DispatchUnitView>, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "unit.list");
+        let r = async {
+            actor.require(Action::IncidentRead)?;
+            let prefs = actor.pref_filter();
+            let rows = tx.list_dispatch_units(prefs.as_deref()).await?;
+            ev.detail("count", rows.len());
+            let now = self.now_us();
+            rows.iter()
+                .map(|r| Ok(view(unit_of(r)?, r.pref_code, now)))
+                .collect()
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Stores a batch of AVL reports: all or none. Unknown or out-of-scope units, points
+    /// outside Japan, reports from the future, and duplicate or older reports are refused,
+    /// naming the item.
+    pub async fn report_positions(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        reports: Vec<PositionReport>,
+    ) -> Result<PositionsAccepted, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "unit.positions");
+        let r = async {
+            actor.require(Action::UnitReport)?;
+            if reports.is_empty() || reports.len() > MAX_POSITION_BATCH {
+                return Err(ServiceError::invalid(
+                    "positions",
+                    "batch_size",
+                    format!("1 to {MAX_POSITION_BATCH} reports"),
+                ));
+            }
+            let now = self.now_us();
+            let mut seen = HashSet::new();
+            let mut updated: Vec<(Unit, koban_org::PrefCode)> = Vec::new();
+            for (i, rep) in reports.iter().enumerate() {
+                let f = |name: &str| format!("positions[{i}].{name}");
+                if !rep.lat.is_finite()
+                    || !rep.lon.is_finite()
+                    || !(20.0..=46.0).contains(&rep.lat)
+                    || !(122.0..=154.0).contains(&rep.lon)
+                {
+                    return Err(ServiceError::invalid(
+                        f("lat"),
+                        "outside_japan",
+                        "the position is not in Japan",
+                    ));
+                }
+                let at = crate::clock::parse_rfc3339(&rep.at).ok_or_else(|| {
+                    ServiceError::invalid(f("at"), "invalid_time", "must be an RFC 3339 time")
+                })?;
+                if at > now + MAX_CLOCK_SKEW_US {
+                    return Err(ServiceError::invalid(
+                        f("at"),
+                        "future_time",
+                        "the report is from the future",
+                    ));
+                }
+                if !seen.insert((rep.unit_id.clone(), at)) {
+                    return Err(ServiceError::invalid(
+                        f("at"),
+                        "duplicate_position",
+                        "the same report appears twice in the batch",
+                    ));
+                }
+                let slot = updated.iter().position(|(u, _)| u.id == rep.unit_id);
+                let (mut unit, pref) = match slot {
+                    Some(k) => updated.swap_remove(k),
+                    None => match tx.get_dispatch_unit(&rep.unit_id).await? {
+                        Some(row) if actor.sees(Some(row.pref_code)) => {
+                            (unit_of(&row)?, row.pref_code)
+                        }
+                        _ => {
+                            return Err(ServiceError::invalid(
+                                f("unit_id"),
+                                "unknown_unit",
+                                "no such unit",
+                            ));
+                        }
+                    },
+                };
+                if let Some(p) = unit.position {
+                    if at == p.at_us {
+                        return Err(ServiceError::invalid(
+                            f("at"),
+                            "duplicate_position",
+                            "this report was already received",
+                        ));
+                    }
+                    if at < p.at_us {
+                        return Err(ServiceError::invalid(
+                            f("at"),
+                            "older_position",
+                            "a newer position is already stored",
+                        ));
+                    }
+                }
+                unit.position = Some(Position {
+                    point: LatLon {
+                        lat: rep.lat,
+                        lon: rep.lon,
+                    },
+                    at_us: at,
+                });
+                updated.push((unit, pref));
+            }
+            for (unit, pref) in &updated {
+                tx.update_dispatch_unit(&unit_row(unit, *pref, now)?)
+                    .await?;
+            }
+            ev.detail("reports", reports.len());
+            ev.detail("units", updated.len());
+            Ok(PositionsAccepted {
+                accepted: reports.len(),
+            })
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Sets a unit's status (from its terminal or the dispatcher).
+    pub async fn set_unit_status(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        status: UnitStatus,
+    ) -> Result<DispatchUnitView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "unit.status");
+        ev.object("dispatch_unit", id);
+        let r = async {
+            actor.require(Action::UnitReport)?;
+            let row = visible_unit(&mut *tx, &actor, id).await?;
+            let mut unit = unit_of(&row)?;
+            ev.scope_pref = Some(row.pref_code.as_str());
+            ev.detail("from", row.status.clone());
+            unit.status = status;
+            let now = self.now_us();
+            tx.update_dispatch_unit(&unit_row(&unit, row.pref_code, now)?)
+                .await?;
+            Ok(view(unit, row.pref_code, now))
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Ranks every unit of the incident's prefecture by travel time, explaining each one
+    /// left out.
+    pub async fn recommend_units(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        incident_id: &str,
+        max_position_age_s: Option<i64>,
+    ) -> Result<RecommendationView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "incident.recommend");
+        ev.object("incident", incident_id);
+        let r = async {
+            actor.require(Action::IncidentRead)?;
+            let max_age = max_position_age_s.unwrap_or(DEFAULT_MAX_POSITION_AGE_S);
+            if !(10..=24 * 3600).contains(&max_age) {
+                return Err(ServiceError::invalid(
+                    "max_position_age_s",
+                    "out_of_range",
+                    "10 s to 24 h",
+                ));
+            }
+            crate::check_id("id", incident_id, "inc")?;
+            let row = match tx.get_incident(incident_id).await? {
+                Some(r) if actor.sees(Some(r.pref_code)) => r,
+                _ => return Err(ServiceError::NotFound { what: "incident" }),
+            };
+            ev.scope_pref = Some(row.pref_code.as_str());
+            let incident: koban_dispatch::Incident = serde_json::from_str(&row.doc)
+                .map_err(|e| ServiceError::Internal(format!("stored incident: {e}")))?;
+            let required = self
+                .config()
+                .incident_types
+                .get(&incident.type_code)
+                .map(|t| t.required_capabilities.clone())
+                .unwrap_or_default();
+            let units: Vec<Unit> = tx
+                .list_dispatch_units(Some(&[row.pref_code]))
+                .await?
+                .iter()
+                .map(unit_of)
+                .collect::<Result<_, _>>()?;
+            let request = RecommendRequest {
+                location: incident.location.point,
+                required_capabilities: &required,
+                now_us: self.now_us(),
+                max_position_age_s: max_age,
+            };
+            let fallback = StraightLineEstimator::new(FALLBACK_SPEED_KMH)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let (model, recommendation) = match self.road_router() {
+                Some(router) => {
+                    let road = |from: LatLon, to: LatLon| {
+                        router
+                            .travel(
+                                koban_roads::LatLon::new(from.lat, from.lon),
+                                koban_roads::LatLon::new(to.lat, to.lon),
+                            )
+                            .map(|t| TravelEstimate {
+                                seconds: t.time_s,
+                                distance_m: t.distance_m,
+                                method: EstimateMethod::Road,
+                            })
+                    };
+                    ("road", koban_dispatch::recommend(&request, &units, road))
+                }
+                None => (
+                    "straight_line",
+                    koban_dispatch::recommend(&request, &units, |a, b| {
+                        Some(fallback.estimate(a, b))
+                    }),
+                ),
+            };
+            ev.detail("ranked", recommendation.ranked.len());
+            ev.detail("excluded", recommendation.excluded.len());
+            Ok(RecommendationView {
+                incident_id: incident.id.clone(),
+                travel_model: model,
+                recommendation,
+            })
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+}
+
+async fn visible_unit(
+    tx: &mut dyn koban_store::Tx,
+    actor: &Actor,
+    id: &str,
+) -> Result<DispatchUnitRow, ServiceError> {
+    check_call_sign(id)
+        .map_err(|_| ServiceError::invalid("id", "invalid_id", "not a valid unit id"))?;
+    match tx.get_dispatch_unit(id).await? {
+        Some(row) if actor.sees(Some(row.pref_code)) => Ok(row),
+        _ => Err(ServiceError::NotFound { what: "unit" }),
+    }
+}
