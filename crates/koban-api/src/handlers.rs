@@ -654,3 +654,51 @@ pub async fn recommend(
             .await?,
     ))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchBody {
+    unit_ids: Vec<String>,
+}
+
+pub async fn dispatch_units(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<DispatchBody>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.koban.dispatch_units(&ctx, &t, &id, b.unit_ids).await?),
+    ))
+}
+
+pub async fn incident_assignments(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.incident_assignments(&ctx, &t, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepBody {
+    step: koban_dispatch::AssignmentStep,
+}
+
+pub async fn advance_assignment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path((id, unit_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<StepBody>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban
+            .advance_assignment(&ctx, &t, &id, &unit_id, b.step)
+            .await?,
+    ))
+}

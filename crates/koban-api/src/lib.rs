@@ -111,6 +111,14 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         .route("/incidents/{id}/transitions", post(h::transition_incident))
         .route("/incidents/{id}/recommendation", get(h::recommend))
         .route(
+            "/incidents/{id}/assignments",
+            get(h::incident_assignments).post(h::dispatch_units),
+        )
+        .route(
+            "/incidents/{id}/assignments/{unit_id}",
+            put(h::advance_assignment),
+        )
+        .route(
             "/units",
             get(h::list_dispatch_units).post(h::create_dispatch_unit),
         )

@@ -356,6 +356,8 @@ pub fn document() -> Value {
                 "Transition": s(json!({"command": {"type": "string", "enum": ["dispatch", "arrive_on_scene", "clear", "close", "cancel", "reopen"]}, "disposition": string, "note": string}), &["command"]),
                 "NewDispatchUnit": s(json!({"id": string, "kind": {"type": "string", "enum": ["patrol_car", "motorcycle", "foot_patrol", "aircraft", "boat"]}, "capabilities": {"type": "array", "items": string}, "crew_count": {"type": "integer"}, "home_station_id": string, "status": string}), &["id", "kind", "crew_count", "home_station_id"]),
                 "PositionBatch": s(json!({"positions": {"type": "array", "items": {"type": "object", "properties": {"unit_id": string, "lat": {"type": "number"}, "lon": {"type": "number"}, "at": string}}}}), &["positions"]),
+                "Dispatch": s(json!({"unit_ids": {"type": "array", "items": string}}), &["unit_ids"]),
+                "AssignmentStep": s(json!({"step": {"type": "string", "enum": ["acknowledged", "en_route", "on_scene", "transporting", "cleared"]}}), &["step"]),
                 "UnitStatus": s(json!({"status": string}), &["status"]),
                 "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),
             }

@@ -429,6 +429,7 @@ fn fill(path: &str, o: &TokyoObjects) -> String {
     path.replace("{id}", id)
         .replace("{pref}", "13")
         .replace("{call_id}", &o.call)
+        .replace("{unit_id}", &o.unit)
 }
 
 fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
@@ -439,6 +440,8 @@ fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
         Some("PasswordReset") => Some(json!({"new_password": "a-very-long-new-passphrase"})),
         Some("Transition") => Some(json!({"command": "dispatch"})),
         Some("UnitStatus") => Some(json!({"status": "on_patrol"})),
+        Some("Dispatch") => Some(json!({"unit_ids": ["marunouchi-1"]})),
+        Some("AssignmentStep") => Some(json!({"step": "en_route"})),
         Some(_) => Some(json!({})),
     }
 }
@@ -1622,6 +1625,117 @@ async fn units_positions_and_recommendation(s: &Server) {
     assert_eq!(
         r["ranked"].as_array().unwrap().len() + r["excluded"].as_array().unwrap().len(),
         6
+    );
+    // Dispatch the top unit; the officer steps through; the incident follows.
+    let top = r["ranked"][0]["unit_id"].as_str().unwrap().to_string();
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/incidents/{id}/assignments"),
+            Some(&td),
+            Some(json!({"unit_ids": [top]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (_, inc) = s.get(&format!("/api/v1/incidents/{id}"), &td).await;
+    assert_eq!(inc["state"], "dispatched");
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/incidents/{id}/assignments"),
+            Some(&td),
+            Some(json!({"unit_ids": [top]})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("already_assigned"))
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/incidents/{id}/assignments"),
+            Some(&td),
+            Some(json!({"unit_ids": ["pc-maint"]})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("not_dispatchable")),
+        "{v}"
+    );
+    for step in ["acknowledged", "en_route", "on_scene"] {
+        let (st, v) = s
+            .call(
+                "put",
+                &format!("/api/v1/incidents/{id}/assignments/{top}"),
+                Some(&to),
+                Some(json!({"step": step})),
+            )
+            .await;
+        assert_eq!(st, 200, "{step}: {v}");
+    }
+    let (st, v) = s
+        .call(
+            "put",
+            &format!("/api/v1/incidents/{id}/assignments/{top}"),
+            Some(&to),
+            Some(json!({"step": "en_route"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("illegal_transition")),
+        "{v}"
+    );
+    let (_, inc) = s.get(&format!("/api/v1/incidents/{id}"), &td).await;
+    assert_eq!(inc["state"], "on_scene");
+    let (_, units) = s.get("/api/v1/units", &td).await;
+    let unit = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == top.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(unit["status"], "on_scene");
+    let (st, v) = s
+        .call(
+            "put",
+            &format!("/api/v1/incidents/{id}/assignments/{top}"),
+            Some(&to),
+            Some(json!({"step": "cleared"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, units) = s.get("/api/v1/units", &td).await;
+    let unit = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == top.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(unit["status"], "on_patrol", "back on patrol once cleared");
+    let (_, asg) = s
+        .get(&format!("/api/v1/incidents/{id}/assignments"), &td)
+        .await;
+    let steps: Vec<&str> = asg[0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "assigned",
+            "dispatched",
+            "acknowledged",
+            "en_route",
+            "on_scene",
+            "cleared"
+        ]
     );
     // Status changes from the car terminal.
     let (st, v) = s

@@ -450,3 +450,278 @@ async fn visible_unit(
         _ => Err(ServiceError::NotFound { what: "unit" }),
     }
 }
+
+/// An assignment as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AssignmentView {
+    pub id: String,
+    pub unit_id: String,
+    pub incident_id: String,
+    pub step: koban_dispatch::AssignmentStep,
+    pub active: bool,
+    pub timeline: Vec<koban_dispatch::AssignmentEntry>,
+}
+
+fn assignment_view(id: &str, a: &koban_dispatch::Assignment) -> AssignmentView {
+    AssignmentView {
+        id: id.to_string(),
+        unit_id: a.unit_id.clone(),
+        incident_id: a.incident_id.clone(),
+        step: a.step(),
+        active: a.is_active(),
+        timeline: a.timeline().to_vec(),
+    }
+}
+
+fn assignment_row(
+    id: &str,
+    a: &koban_dispatch::Assignment,
+    pref: koban_org::PrefCode,
+    now: i64,
+) -> Result<koban_store::AssignmentRow, ServiceError> {
+    Ok(koban_store::AssignmentRow {
+        id: id.to_string(),
+        incident_id: a.incident_id.clone(),
+        unit_id: a.unit_id.clone(),
+        pref_code: pref,
+        active: a.is_active(),
+        updated_at_us: now,
+        doc: serde_json::to_string(a).map_err(|e| ServiceError::Internal(e.to_string()))?,
+    })
+}
+
+fn assignment_of(
+    row: &koban_store::AssignmentRow,
+) -> Result<koban_dispatch::Assignment, ServiceError> {
+    serde_json::from_str(&row.doc)
+        .map_err(|e| ServiceError::Internal(format!("stored assignment {}: {e}", row.id)))
+}
+
+/// Moves the incident along as its units report, through the incident state machine.
+fn follow_incident(
+    koban: &Koban,
+    incident: &mut koban_dispatch::Incident,
+    step: koban_dispatch::AssignmentStep,
+    now: i64,
+    actor: &str,
+) -> Result<(), ServiceError> {
+    for cmd in koban_dispatch::incident_commands_for_step(incident.state(), step) {
+        incident
+            .apply(
+                &cmd,
+                &koban.config().dispositions,
+                now,
+                actor,
+                "from a unit's status",
+            )
+            .map_err(|e| ServiceError::Internal(format!("incident follow-up: {e}")))?;
+    }
+    Ok(())
+}
+
+impl Koban {
+    /// Dispatches units to an incident in one action: each gets an assignment (assigned →
+    /// dispatched), its status changes to dispatched, and the incident moves to dispatched.
+    pub async fn dispatch_units(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        incident_id: &str,
+        unit_ids: Vec<String>,
+    ) -> Result<Vec<AssignmentView>, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "incident.dispatch");
+        ev.object("incident", incident_id);
+        let r = async {
+            actor.require(Action::IncidentCommand)?;
+            if unit_ids.is_empty() || unit_ids.len() > 50 {
+                return Err(ServiceError::invalid(
+                    "unit_ids",
+                    "batch_size",
+                    "1 to 50 units",
+                ));
+            }
+            crate::check_id("id", incident_id, "inc")?;
+            let row = match tx.get_incident(incident_id).await? {
+                Some(r) if actor.sees(Some(r.pref_code)) => r,
+                _ => return Err(ServiceError::NotFound { what: "incident" }),
+            };
+            ev.scope_pref = Some(row.pref_code.as_str());
+            let mut incident: koban_dispatch::Incident = serde_json::from_str(&row.doc)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            if !incident.state().is_open() {
+                return Err(ServiceError::Conflict {
+                    code: "incident_not_open",
+                    message: "the incident is not open".into(),
+                });
+            }
+            let existing = tx.assignments_of_incident(incident_id).await?;
+            let now = self.now_us();
+            let mut out = Vec::new();
+            for (i, uid) in unit_ids.iter().enumerate() {
+                let field = format!("unit_ids[{i}]");
+                let urow = match tx.get_dispatch_unit(uid).await? {
+                    Some(u) if u.pref_code == row.pref_code && actor.sees(Some(u.pref_code)) => u,
+                    _ => {
+                        return Err(ServiceError::invalid(
+                            field,
+                            "unknown_unit",
+                            "no such unit in this prefecture",
+                        ));
+                    }
+                };
+                if existing.iter().any(|a| a.unit_id == *uid && a.active) {
+                    return Err(ServiceError::invalid(
+                        field,
+                        "already_assigned",
+                        "the unit is already on this incident",
+                    ));
+                }
+                let mut unit = unit_of(&urow)?;
+                if unit.status.dispatchability() == koban_dispatch::Dispatchability::Blocked {
+                    return Err(ServiceError::invalid(
+                        field,
+                        "not_dispatchable",
+                        format!("the unit is {}", unit.status.as_str()),
+                    ));
+                }
+                let mut a = koban_dispatch::Assignment::new(uid, incident_id, now, &actor.user.id);
+                a.advance_unit(
+                    &mut unit,
+                    koban_dispatch::AssignmentStep::Dispatched,
+                    now,
+                    &actor.user.id,
+                )
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let id = crate::new_id("asg");
+                tx.insert_assignment(&assignment_row(&id, &a, row.pref_code, now)?)
+                    .await?;
+                tx.update_dispatch_unit(&unit_row(&unit, urow.pref_code, now)?)
+                    .await?;
+                follow_incident(
+                    self,
+                    &mut incident,
+                    koban_dispatch::AssignmentStep::Dispatched,
+                    now,
+                    &actor.user.id,
+                )?;
+                out.push(assignment_view(&id, &a));
+            }
+            tx.update_incident(&koban_store::IncidentRow {
+                state: incident.state().as_str().to_string(),
+                updated_at_us: now,
+                doc: serde_json::to_string(&incident)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                ..row.clone()
+            })
+            .await?;
+            ev.detail("units", unit_ids.clone());
+            Ok(out)
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// A unit's step on its assignment (acknowledged, en_route, on_scene, transporting,
+    /// cleared), from its terminal or the dispatcher. The unit's status and the incident
+    /// follow.
+    pub async fn advance_assignment(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        incident_id: &str,
+        unit_id: &str,
+        step: koban_dispatch::AssignmentStep,
+    ) -> Result<AssignmentView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "assignment.step");
+        ev.object("incident", incident_id);
+        let r = async {
+            actor.require(Action::UnitReport)?;
+            crate::check_id("id", incident_id, "inc")?;
+            let row = match tx.get_incident(incident_id).await? {
+                Some(r) if actor.sees(Some(r.pref_code)) => r,
+                _ => return Err(ServiceError::NotFound { what: "incident" }),
+            };
+            ev.scope_pref = Some(row.pref_code.as_str());
+            let arow = tx
+                .assignments_of_incident(incident_id)
+                .await?
+                .into_iter()
+                .find(|a| a.unit_id == unit_id && a.active)
+                .ok_or(ServiceError::NotFound { what: "assignment" })?;
+            let urow = visible_unit(&mut *tx, &actor, unit_id).await?;
+            let mut unit = unit_of(&urow)?;
+            let mut a = assignment_of(&arow)?;
+            let now = self.now_us();
+            a.advance_unit(&mut unit, step, now, &actor.user.id)
+                .map_err(|e| ServiceError::Conflict {
+                    code: e.code(),
+                    message: e.to_string(),
+                })?;
+            if step == koban_dispatch::AssignmentStep::Cleared {
+                // Back to patrol unless another incident still holds the unit.
+                let others: Vec<koban_dispatch::Assignment> = tx
+                    .active_assignments_of_unit(unit_id)
+                    .await?
+                    .iter()
+                    .filter(|o| o.id != arow.id)
+                    .map(assignment_of)
+                    .collect::<Result<_, _>>()?;
+                let all: Vec<&koban_dispatch::Assignment> =
+                    others.iter().chain(std::iter::once(&a)).collect();
+                if let Some(s) = koban_dispatch::derived_unit_status(all) {
+                    unit.status = s;
+                }
+            }
+            let mut incident: koban_dispatch::Incident = serde_json::from_str(&row.doc)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            follow_incident(self, &mut incident, step, now, &actor.user.id)?;
+            tx.update_assignment(&assignment_row(&arow.id, &a, row.pref_code, now)?)
+                .await?;
+            tx.update_dispatch_unit(&unit_row(&unit, urow.pref_code, now)?)
+                .await?;
+            tx.update_incident(&koban_store::IncidentRow {
+                state: incident.state().as_str().to_string(),
+                updated_at_us: now,
+                doc: serde_json::to_string(&incident)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                ..row.clone()
+            })
+            .await?;
+            ev.detail("unit_id", unit_id);
+            ev.detail("step", step.as_str());
+            Ok(assignment_view(&arow.id, &a))
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// The assignments of an incident, with their timelines.
+    pub async fn incident_assignments(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        incident_id: &str,
+    ) -> Result<Vec<AssignmentView>, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "incident.assignments");
+        ev.object("incident", incident_id);
+        let r = async {
+            actor.require(Action::IncidentRead)?;
+            crate::check_id("id", incident_id, "inc")?;
+            let row = match tx.get_incident(incident_id).await? {
+                Some(r) if actor.sees(Some(r.pref_code)) => r,
+                _ => return Err(ServiceError::NotFound { what: "incident" }),
+            };
+            ev.scope_pref = Some(row.pref_code.as_str());
+            tx.assignments_of_incident(incident_id)
+                .await?
+                .iter()
+                .map(|r| Ok(assignment_view(&r.id, &assignment_of(r)?)))
+                .collect()
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+}

@@ -274,6 +274,19 @@ pub struct DispatchUnitRow {
     pub doc: String,
 }
 
+/// A unit's assignment to an incident as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssignmentRow {
+    pub id: String,
+    pub incident_id: String,
+    pub unit_id: String,
+    pub pref_code: PrefCode,
+    pub active: bool,
+    pub updated_at_us: i64,
+    /// JSON of the assignment and its timeline.
+    pub doc: String,
+}
+
 /// Which incidents to list.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentFilter {
@@ -447,6 +460,18 @@ pub trait Tx: Send {
         &mut self,
         prefs: Option<&[PrefCode]>,
     ) -> Result<Vec<DispatchUnitRow>, StoreError>;
+
+    // Assignments.
+    async fn insert_assignment(&mut self, row: &AssignmentRow) -> Result<(), StoreError>;
+    async fn update_assignment(&mut self, row: &AssignmentRow) -> Result<(), StoreError>;
+    async fn assignments_of_incident(
+        &mut self,
+        incident_id: &str,
+    ) -> Result<Vec<AssignmentRow>, StoreError>;
+    async fn active_assignments_of_unit(
+        &mut self,
+        unit_id: &str,
+    ) -> Result<Vec<AssignmentRow>, StoreError>;
 
     // Reference data.
     /// Replaces every part of a dataset with `parts`.

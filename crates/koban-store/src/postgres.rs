@@ -755,6 +755,55 @@ impl crate::Tx for PgTx {
         rows.iter().map(dispatch_unit_from_row).collect()
     }
 
+    async fn insert_assignment(&mut self, a: &crate::AssignmentRow) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_ASSIGNMENT)
+            .bind(&a.id)
+            .bind(&a.incident_id)
+            .bind(&a.unit_id)
+            .bind(a.pref_code.as_str())
+            .bind(a.active)
+            .bind(a.updated_at_us)
+            .bind(&a.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn update_assignment(&mut self, a: &crate::AssignmentRow) -> Result<(), StoreError> {
+        sqlx::query(sql::UPDATE_ASSIGNMENT)
+            .bind(&a.id)
+            .bind(a.active)
+            .bind(a.updated_at_us)
+            .bind(&a.doc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn assignments_of_incident(
+        &mut self,
+        incident_id: &str,
+    ) -> Result<Vec<crate::AssignmentRow>, StoreError> {
+        let rows = sqlx::query(sql::ASSIGNMENTS_OF_INCIDENT)
+            .bind(incident_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(assignment_from_row).collect()
+    }
+
+    async fn active_assignments_of_unit(
+        &mut self,
+        unit_id: &str,
+    ) -> Result<Vec<crate::AssignmentRow>, StoreError> {
+        let rows = sqlx::query(sql::ACTIVE_ASSIGNMENTS_OF_UNIT)
+            .bind(unit_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(assignment_from_row).collect()
+    }
+
     async fn replace_dataset(
         &mut self,
         kind: &str,
@@ -1062,6 +1111,21 @@ fn dispatch_unit_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::DispatchUn
         lat: r.try_get("lat")?,
         lon: r.try_get("lon")?,
         position_at_us: r.try_get("position_at_us")?,
+        updated_at_us: r.try_get("updated_at_us")?,
+        doc: r.try_get("doc")?,
+    })
+}
+
+fn assignment_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::AssignmentRow, StoreError> {
+    use sqlx::Row;
+    let pref: String = r.try_get("pref_code")?;
+    Ok(crate::AssignmentRow {
+        id: r.try_get("id")?,
+        incident_id: r.try_get("incident_id")?,
+        unit_id: r.try_get("unit_id")?,
+        pref_code: koban_org::PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("assignment prefecture: {e}")))?,
+        active: r.try_get("active")?,
         updated_at_us: r.try_get("updated_at_us")?,
         doc: r.try_get("doc")?,
     })

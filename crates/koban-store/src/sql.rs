@@ -92,6 +92,17 @@ pub(crate) const UPDATE_DISPATCH_UNIT: &str = "UPDATE dispatch_units SET status 
 
 pub(crate) const DISPATCH_UNIT_BY_ID: &str = "SELECT * FROM dispatch_units WHERE id = $1";
 
+pub(crate) const INSERT_ASSIGNMENT: &str = "INSERT INTO assignments (id, incident_id, unit_id, pref_code, active, updated_at_us, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const UPDATE_ASSIGNMENT: &str =
+    "UPDATE assignments SET active = $2, updated_at_us = $3, doc = $4 WHERE id = $1";
+
+pub(crate) const ASSIGNMENTS_OF_INCIDENT: &str =
+    "SELECT * FROM assignments WHERE incident_id = $1 ORDER BY id";
+
+pub(crate) const ACTIVE_ASSIGNMENTS_OF_UNIT: &str =
+    "SELECT * FROM assignments WHERE unit_id = $1 AND active ORDER BY id";
+
 pub(crate) const PG_MIGRATIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 

@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dispatch units",
         include_str!("../migrations/sqlite/0004_dispatch_units.sql"),
     ),
+    (
+        5,
+        "assignments",
+        include_str!("../migrations/sqlite/0005_assignments.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -503,6 +508,20 @@ fn dispatch_unit_from_row(r: &Row<'_>) -> Result<crate::DispatchUnitRow, StoreEr
         lat: r.get("lat")?,
         lon: r.get("lon")?,
         position_at_us: r.get("position_at_us")?,
+        updated_at_us: r.get("updated_at_us")?,
+        doc: r.get("doc")?,
+    })
+}
+
+fn assignment_from_row(r: &Row<'_>) -> Result<crate::AssignmentRow, StoreError> {
+    let pref: String = r.get("pref_code")?;
+    Ok(crate::AssignmentRow {
+        id: r.get("id")?,
+        incident_id: r.get("incident_id")?,
+        unit_id: r.get("unit_id")?,
+        pref_code: PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("assignment prefecture: {e}")))?,
+        active: r.get("active")?,
         updated_at_us: r.get("updated_at_us")?,
         doc: r.get("doc")?,
     })
@@ -1286,6 +1305,56 @@ impl Tx for SqliteTx {
         )
     }
 
+    async fn insert_assignment(&mut self, a: &crate::AssignmentRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_ASSIGNMENT),
+            params![
+                a.id,
+                a.incident_id,
+                a.unit_id,
+                a.pref_code.as_str(),
+                a.active,
+                a.updated_at_us,
+                a.doc
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn update_assignment(&mut self, a: &crate::AssignmentRow) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::UPDATE_ASSIGNMENT),
+            params![a.id, a.active, a.updated_at_us, a.doc],
+        )?;
+        Ok(())
+    }
+
+    async fn assignments_of_incident(
+        &mut self,
+        incident_id: &str,
+    ) -> Result<Vec<crate::AssignmentRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::ASSIGNMENTS_OF_INCIDENT),
+            [incident_id],
+            assignment_from_row,
+        )
+    }
+
+    async fn active_assignments_of_unit(
+        &mut self,
+        unit_id: &str,
+    ) -> Result<Vec<crate::AssignmentRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::ACTIVE_ASSIGNMENTS_OF_UNIT),
+            [unit_id],
+            assignment_from_row,
+        )
+    }
+
     async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError> {
         exec(self.c()?, &q(sql::DELETE_DATASET), [kind])?;
         for (i, d) in parts.iter().enumerate() {
@@ -1326,12 +1395,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3, 4],
+            vec![1, 2, 3, 4, 5],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {
