@@ -38,6 +38,15 @@ pub(crate) struct GeoState {
 
 pub(crate) type SharedGeo = RwLock<GeoState>;
 
+/// Loaded reference data: `(records, sample query answered)` per index, `None` when not
+/// imported.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct GeoStatus {
+    pub addresses: Option<(usize, bool)>,
+    pub boundaries: Option<(usize, bool)>,
+    pub roads: Option<(usize, bool)>,
+}
+
 /// A road travel estimate.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct RouteView {
@@ -172,6 +181,38 @@ impl Koban {
         }
         if new.roads.is_some() {
             g.roads = new.roads;
+        }
+    }
+
+    /// What reference data is loaded, and whether each index answers a sample query —
+    /// for the daily self-check.
+    pub fn geo_status(&self) -> GeoStatus {
+        let g = self.geo_snapshot();
+        let addresses = g.addresses.as_ref().map(|a| {
+            let sample = a.suggest("一丁目", 1);
+            let ok = sample.first().is_some_and(|c| {
+                !a.geocode(
+                    &format!("{}{}", c.municipality, c.town.clone().unwrap_or_default()),
+                    1,
+                )
+                .candidates
+                .is_empty()
+            });
+            (a.len(), ok)
+        });
+        let boundaries = g.municipalities.as_ref().map(|m| (m.len(), !m.is_empty()));
+        let roads = g.roads.as_ref().map(|r| {
+            let n = r.graph().node_count();
+            let ok = match (r.graph().coord(0), r.graph().coord((n / 2) as u32)) {
+                (Some(a), Some(b)) => r.travel(a, b).is_some() || r.travel(b, a).is_some(),
+                _ => false,
+            };
+            (n, ok)
+        });
+        GeoStatus {
+            addresses,
+            boundaries,
+            roads,
         }
     }
 

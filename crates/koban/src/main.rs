@@ -15,6 +15,7 @@ use koban_store::{SqliteSync, Store};
 mod bench;
 mod demo;
 mod names;
+mod selfcheck;
 
 /// Name of the SQLite database file inside the data directory.
 const SQLITE_FILE: &str = "koban.sqlite3";
@@ -59,6 +60,8 @@ enum Command {
     Names(NamesCommand),
     /// Screen a passenger manifest against a watchlist (CSV in, CSV out).
     Screen(names::ScreenArgs),
+    /// The daily check: storage, audit log, reference data, event bus; non-zero on a fault.
+    Selfcheck(selfcheck::SelfcheckArgs),
     /// Print the current TOTP code for a secret (for demos and scripted tests).
     TotpCode {
         /// The base32 secret shown when the account was created.
@@ -369,6 +372,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Names(NamesCommand::Compare(args)) => names::compare(args),
         Command::Screen(args) => names::screen(args),
+        Command::Selfcheck(args) => selfcheck::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::TotpCode { secret } => {
             let secret = koban_auth::totp::TotpSecret::from_base32(&secret).context("--secret")?;
@@ -416,6 +420,13 @@ fn console_name() -> String {
 }
 
 /// Opens storage and the application.
+impl StorageArgs {
+    /// The data directory.
+    pub fn storage_data(&self) -> &Path {
+        &self.data
+    }
+}
+
 pub async fn open(s: &StorageArgs) -> Result<(Koban, Arc<dyn Store>)> {
     let store = open_store(s).await?;
     let config = Config {

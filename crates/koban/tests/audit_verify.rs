@@ -258,6 +258,41 @@ async fn an_external_checkpoint_catches_a_rollback() {
     assert!(text.contains("truncated"), "{text}");
 }
 
+/// The daily check passes on a healthy installation and fails on a tampered log or an
+/// unreachable event bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selfcheck_reports_faults() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("koban.sqlite3").display());
+    populate(&url, data.path()).await;
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_koban"));
+        cmd.args(["selfcheck", "--data"])
+            .arg(data.path())
+            .args(extra);
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("OK   audit log"), "{text}");
+    // A port nothing listens on: the bus check fails.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, text) = run(&["--nats", &free.to_string()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL event bus"), "{text}");
+    exec(&url, "UPDATE audit_events SET action = 'x' WHERE seq = 3").await;
+    let (code, text) = run(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FAIL audit log"), "{text}");
+}
+
 #[test]
 fn verify_refuses_a_missing_database() {
     let data = tempfile::tempdir().unwrap();
@@ -285,6 +320,7 @@ fn every_command_has_help() {
         &["bench", "names", "--help"],
         &["bench", "screen", "--help"],
         &["bench", "roads", "--help"],
+        &["selfcheck", "--help"],
         &["roads", "synth", "--help"],
         &["import", "roads", "--help"],
         &["bench", "audit", "--help"],
