@@ -702,3 +702,21 @@ pub async fn advance_assignment(
             .await?,
     ))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    from: String,
+    to: String,
+}
+
+pub async fn response_times(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        s.koban.response_times(&ctx, &t, &q.from, &q.to).await?,
+    ))
+}

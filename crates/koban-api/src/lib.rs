@@ -118,6 +118,7 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
             "/incidents/{id}/assignments/{unit_id}",
             put(h::advance_assignment),
         )
+        .route("/stats/response-times", get(h::response_times))
         .route(
             "/units",
             get(h::list_dispatch_units).post(h::create_dispatch_unit),

@@ -1737,6 +1737,27 @@ async fn units_positions_and_recommendation(s: &Server) {
             "cleared"
         ]
     );
+    // Response times for the period: one incident, dispatched and arrived.
+    let from = koban_service::clock::rfc3339(s.clock_now() - 3600 * 1_000_000);
+    let until = koban_service::clock::rfc3339(s.clock_now() + 60 * 1_000_000);
+    let (st, stats) = s
+        .get(
+            &format!("/api/v1/stats/response-times?from={from}&to={until}"),
+            &td,
+        )
+        .await;
+    assert_eq!(st, 200, "{stats}");
+    assert!(stats.to_string().contains("st-13-marunouchi"), "{stats}");
+    let (st, v) = s
+        .get(
+            &format!("/api/v1/stats/response-times?from={until}&to={from}"),
+            &td,
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("invalid_period"))
+    );
     // Status changes from the car terminal.
     let (st, v) = s
         .call(

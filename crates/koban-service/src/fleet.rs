@@ -725,3 +725,92 @@ impl Koban {
         self.conclude(tx, ev, r).await
     }
 }
+
+/// Most incidents one statistics request aggregates; longer periods are asked in parts.
+pub const MAX_STATS_INCIDENTS: u32 = 1000;
+
+impl Koban {
+    /// Response-time statistics (call → dispatch, dispatch → arrival) for incidents in
+    /// scope whose first call fell in `[from, to)`, per station and per prefecture. The
+    /// station of an incident is the home station of its first dispatched unit (the
+    /// station that answered), until jurisdiction polygons exist.
+    pub async fn response_times(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<koban_dispatch::ResponseReport, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "stats.response_times");
+        let r = async {
+            actor.require(Action::IncidentRead)?;
+            let from_us = crate::clock::parse_rfc3339(from).ok_or_else(|| {
+                ServiceError::invalid("from", "invalid_time", "must be an RFC 3339 time")
+            })?;
+            let to_us = crate::clock::parse_rfc3339(to).ok_or_else(|| {
+                ServiceError::invalid("to", "invalid_time", "must be an RFC 3339 time")
+            })?;
+            let period = koban_dispatch::Period::new(from_us, to_us).map_err(|_| {
+                ServiceError::invalid("to", "invalid_period", "to must not be before from")
+            })?;
+            ev.detail("from", from);
+            ev.detail("to", to);
+            // Calls can precede their incident by the duplicate window; look back that far.
+            let rows = tx
+                .list_incidents(&koban_store::IncidentFilter {
+                    prefs: actor.pref_filter(),
+                    open_only: false,
+                    since_us: Some(
+                        from_us - koban_dispatch::DuplicateConfig::default().window_s * 1_000_000,
+                    ),
+                    limit: MAX_STATS_INCIDENTS,
+                })
+                .await?;
+            let mut times = Vec::new();
+            for row in rows.iter().filter(|r| r.created_at_us < to_us) {
+                let calls = tx.calls_of_incident(&row.id).await?;
+                let first_call = calls
+                    .iter()
+                    .map(|c| c.received_at_us)
+                    .min()
+                    .unwrap_or(row.created_at_us);
+                let assignments: Vec<koban_dispatch::Assignment> = tx
+                    .assignments_of_incident(&row.id)
+                    .await?
+                    .iter()
+                    .map(assignment_of)
+                    .collect::<Result<_, _>>()?;
+                let (dispatch, arrival) = koban_dispatch::first_dispatch_and_arrival(&assignments);
+                let first_unit = assignments
+                    .iter()
+                    .filter_map(|a| {
+                        a.time_of(koban_dispatch::AssignmentStep::Dispatched)
+                            .map(|t| (t, &a.unit_id))
+                    })
+                    .min()
+                    .map(|(_, u)| u.clone());
+                let station_id = match first_unit {
+                    Some(u) => match tx.get_dispatch_unit(&u).await? {
+                        Some(urow) => unit_of(&urow)?.home_station_id,
+                        None => "unknown".into(),
+                    },
+                    None => "undispatched".into(),
+                };
+                times.push(koban_dispatch::IncidentTimes {
+                    incident_id: row.id.clone(),
+                    station_id,
+                    prefecture: row.pref_code,
+                    call_received_us: first_call,
+                    first_dispatch_us: dispatch,
+                    first_arrival_us: arrival,
+                });
+            }
+            let report = koban_dispatch::response_report(&period, &times);
+            ev.detail("incidents", times.len());
+            Ok(report)
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+}
