@@ -172,6 +172,10 @@ pub enum Action {
     UnitManage,
     /// Report unit positions and statuses (car terminals, AVL gateways, dispatchers).
     UnitReport,
+    /// Send messages from the command room to units and stations.
+    MessageSend,
+    /// Receive and acknowledge messages on a unit's terminal.
+    MessageReceive,
 }
 
 impl Action {
@@ -194,10 +198,12 @@ impl Action {
             Action::IncidentCommand => "incident_command",
             Action::UnitManage => "unit_manage",
             Action::UnitReport => "unit_report",
+            Action::MessageSend => "message_send",
+            Action::MessageReceive => "message_receive",
         }
     }
 
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 18] = [
         Action::SelfService,
         Action::OrgRead,
         Action::OrgManage,
@@ -214,6 +220,8 @@ impl Action {
         Action::IncidentCommand,
         Action::UnitManage,
         Action::UnitReport,
+        Action::MessageSend,
+        Action::MessageReceive,
     ];
 }
 
@@ -241,6 +249,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Action::IncidentCommand => role == Dispatcher,
         Action::UnitManage => matches!(role, Administrator | Dispatcher),
         Action::UnitReport => matches!(role, FieldOfficer | Dispatcher),
+        Action::MessageSend => role == Dispatcher,
+        Action::MessageReceive => matches!(role, FieldOfficer | Dispatcher),
     }
 }
 

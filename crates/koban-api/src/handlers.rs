@@ -720,3 +720,49 @@ pub async fn response_times(
         s.koban.response_times(&ctx, &t, &q.from, &q.to).await?,
     ))
 }
+
+pub async fn send_message(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiJson(b): ApiJson<koban_service::messages::NewMessage>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.koban.send_message(&ctx, &t, b).await?),
+    ))
+}
+
+pub async fn get_message(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.get_message(&ctx, &t, &id).await?))
+}
+
+pub async fn unit_inbox(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.unit_inbox(&ctx, &t, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    unit_id: String,
+}
+
+pub async fn read_message(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReadBody>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.koban.read_message(&ctx, &t, &id, &b.unit_id).await?))
+}

@@ -33,6 +33,8 @@ pub use ratelimit::RateLimit;
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 /// Largest CSV upload (station lists).
 pub const MAX_IMPORT_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest message body (a 2 MiB image travels base64-encoded).
+pub const MAX_MESSAGE_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Longest any request may take before the server gives up on it.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 
@@ -119,6 +121,13 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
             put(h::advance_assignment),
         )
         .route("/stats/response-times", get(h::response_times))
+        .route(
+            "/messages",
+            post(h::send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY_BYTES)),
+        )
+        .route("/messages/{id}", get(h::get_message))
+        .route("/messages/{id}/read", post(h::read_message))
+        .route("/units/{id}/messages", get(h::unit_inbox))
         .route(
             "/units",
             get(h::list_dispatch_units).post(h::create_dispatch_unit),

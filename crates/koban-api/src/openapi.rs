@@ -425,6 +425,38 @@ pub const OPERATIONS: &[Operation] = &[
         Some("UnitStatus"),
         &[],
     ),
+    op(
+        "post",
+        "/messages",
+        "Send a message (text, JPEG/PNG image, location) to a unit, a station or everyone in scope",
+        "dispatch",
+        Some("NewMessage"),
+        &[],
+    ),
+    op(
+        "get",
+        "/messages/{id}",
+        "A sent message with its delivery and read receipts",
+        "dispatch",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/messages/{id}/read",
+        "Mark a message read on a unit's terminal",
+        "dispatch",
+        Some("ReadReceipt"),
+        &[],
+    ),
+    op(
+        "get",
+        "/units/{id}/messages",
+        "A unit's inbox (fetching marks delivery)",
+        "dispatch",
+        None,
+        &[],
+    ),
 ];
 
 fn error_responses(auth: bool) -> Value {
@@ -527,6 +559,8 @@ pub fn document() -> Value {
                 "UnitStatus": s(json!({"status": string}), &["status"]),
                 "Dispatch": s(json!({"unit_ids": {"type": "array", "items": string}}), &["unit_ids"]),
                 "AssignmentStep": s(json!({"step": {"type": "string", "enum": ["acknowledged", "en_route", "on_scene", "transporting", "cleared"]}}), &["step"]),
+                "NewMessage": s(json!({"to": {"type": "string", "enum": ["unit", "station", "scope"]}, "target_id": string, "incident_id": string, "text": string, "location": {"type": "object"}, "image_base64": string}), &["to"]),
+                "ReadReceipt": s(json!({"unit_id": string}), &["unit_id"]),
                 "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),
             }
         }

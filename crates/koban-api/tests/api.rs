@@ -352,6 +352,7 @@ struct TokyoObjects {
     incident: String,
     call: String,
     unit: String,
+    message: String,
 }
 
 async fn tokyo_objects(s: &Server) -> TokyoObjects {
@@ -404,6 +405,15 @@ async fn tokyo_objects(s: &Server) -> TokyoObjects {
         .call("post", "/api/v1/units", Some(&td), Some(json!({"id": "marunouchi-1", "kind": "patrol_car", "crew_count": 2, "home_station_id": "st-13-marunouchi"})))
         .await;
     assert_eq!(st, 201, "{unit}");
+    let (st, msg) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&td),
+            Some(json!({"to": "unit", "target_id": "marunouchi-1", "text": "至急"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{msg}");
     TokyoObjects {
         station: "st-13-marunouchi".into(),
         user: user.id,
@@ -411,6 +421,7 @@ async fn tokyo_objects(s: &Server) -> TokyoObjects {
         incident: inc["id"].as_str().unwrap().to_string(),
         call: call["call"]["id"].as_str().unwrap().to_string(),
         unit: "marunouchi-1".into(),
+        message: msg["id"].as_str().unwrap().to_string(),
     }
 }
 
@@ -423,6 +434,8 @@ fn fill(path: &str, o: &TokyoObjects) -> String {
         &o.incident
     } else if path.starts_with("/units/") {
         &o.unit
+    } else if path.starts_with("/messages/") {
+        &o.message
     } else {
         &o.user
     };
@@ -442,6 +455,7 @@ fn sample_body(op: &koban_api::openapi::Operation) -> Option<Value> {
         Some("UnitStatus") => Some(json!({"status": "on_patrol"})),
         Some("Dispatch") => Some(json!({"unit_ids": ["marunouchi-1"]})),
         Some("AssignmentStep") => Some(json!({"step": "en_route"})),
+        Some("ReadReceipt") => Some(json!({"unit_id": "marunouchi-1"})),
         Some(_) => Some(json!({})),
     }
 }
@@ -543,6 +557,7 @@ async fn every_endpoint_authenticates(s: &Server) {
         incident: "inc_0".into(),
         call: "cal_0".into(),
         unit: "unit-0".into(),
+        message: "msg_0".into(),
     };
     for op in koban_api::openapi::OPERATIONS {
         let path = format!("/api/v1{}", fill(op.path, &o));
@@ -1758,6 +1773,77 @@ async fn units_positions_and_recommendation(s: &Server) {
         (st, v["error"]["code"].as_str()),
         (422, Some("invalid_period"))
     );
+    // Messages: to one unit, to a station's units; delivery on fetch, read on open.
+    let png =
+        data_encoding::BASE64.encode(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0]);
+    let (st, m) = s
+        .call("post", "/api/v1/messages", Some(&td), Some(json!({"to": "unit", "target_id": "pc-near", "incident_id": id, "text": "現場は交差点北側", "location": {"lat": 35.6812, "lon": 139.7671}, "image_base64": png})))
+        .await;
+    assert_eq!(st, 201, "{m}");
+    assert_eq!(m["image_type"], "image/png");
+    let mid = m["id"].as_str().unwrap().to_string();
+    let (st, m2) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&td),
+            Some(json!({"to": "station", "target_id": "st-13-marunouchi", "text": "全車両へ"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{m2}");
+    assert_eq!(m2["receipts"].as_array().unwrap().len(), 6);
+    let (_, inbox) = s.get("/api/v1/units/pc-near/messages", &to).await;
+    assert_eq!(inbox.as_array().unwrap().len(), 2, "{inbox}");
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/messages/{mid}/read"),
+            Some(&to),
+            Some(json!({"unit_id": "pc-near"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, sent) = s.get(&format!("/api/v1/messages/{mid}"), &td).await;
+    let r0 = &sent["receipts"][0];
+    assert!(
+        r0["delivered_at"].is_string() && r0["read_at"].is_string(),
+        "{sent}"
+    );
+    let (st, v) = s.call("post", "/api/v1/messages", Some(&td), Some(json!({"to": "unit", "target_id": "pc-near", "image_base64": data_encoding::BASE64.encode(b"GIF89a....")}))).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("unsupported_image"))
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&td),
+            Some(json!({"to": "unit", "target_id": "pc-ghost", "text": "x"})),
+        )
+        .await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("target_id")));
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&td),
+            Some(json!({"to": "scope"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("empty_message"))
+    );
+    let (st, _) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&to),
+            Some(json!({"to": "scope", "text": "x"})),
+        )
+        .await;
+    assert_eq!(st, 403, "officers do not broadcast");
     // Status changes from the car terminal.
     let (st, v) = s
         .call(

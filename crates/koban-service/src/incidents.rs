@@ -130,7 +130,8 @@ impl IncidentView {
     }
 }
 
-fn point(field: &str, p: PointIn) -> Result<UncertainLocation, ServiceError> {
+/// Checks a point lies in Japan and its uncertainty is sane.
+pub(crate) fn check_point(field: &str, p: PointIn) -> Result<UncertainLocation, ServiceError> {
     if !p.lat.is_finite()
         || !p.lon.is_finite()
         || !(20.0..=46.0).contains(&p.lat)
@@ -284,7 +285,7 @@ impl Koban {
                 .transpose()?;
             let location = new
                 .caller_location
-                .map(|p| point("caller_location", p))
+                .map(|p| check_point("caller_location", p))
                 .transpose()?;
             let types = &self.config().incident_types;
             if let Some(code) = &new.type_code {
@@ -376,7 +377,7 @@ impl Koban {
                     "at most 100 calls at once",
                 ));
             }
-            let location = point("location", new.location)?;
+            let location = check_point("location", new.location)?;
             let now = self.now_us();
             let mut incident = Incident::create(
                 NewIncident {

@@ -287,6 +287,33 @@ pub struct AssignmentRow {
     pub doc: String,
 }
 
+/// A message as stored (the image, if any, inline).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageRow {
+    pub id: String,
+    pub pref_code: PrefCode,
+    pub sender_id: String,
+    pub created_at_us: i64,
+    /// `unit`, `station` or `scope`.
+    pub target_kind: String,
+    pub target_id: Option<String>,
+    pub incident_id: Option<String>,
+    pub text: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub image_type: Option<String>,
+    pub image: Option<Vec<u8>>,
+}
+
+/// One addressed unit's receipt of a message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceiptRow {
+    pub message_id: String,
+    pub unit_id: String,
+    pub delivered_at_us: Option<i64>,
+    pub read_at_us: Option<i64>,
+}
+
 /// Which incidents to list.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentFilter {
@@ -472,6 +499,29 @@ pub trait Tx: Send {
         &mut self,
         unit_id: &str,
     ) -> Result<Vec<AssignmentRow>, StoreError>;
+
+    // Messages.
+    async fn insert_message(
+        &mut self,
+        row: &MessageRow,
+        unit_ids: &[String],
+    ) -> Result<(), StoreError>;
+    async fn get_message(&mut self, id: &str) -> Result<Option<MessageRow>, StoreError>;
+    async fn receipts_of_message(&mut self, id: &str) -> Result<Vec<ReceiptRow>, StoreError>;
+    /// Messages addressed to a unit, newest first, with the unit's receipt.
+    async fn messages_of_unit(
+        &mut self,
+        unit_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(MessageRow, ReceiptRow)>, StoreError>;
+    /// Sets delivered (and read, when `read`) times that are not yet set.
+    async fn mark_receipt(
+        &mut self,
+        message_id: &str,
+        unit_id: &str,
+        at_us: i64,
+        read: bool,
+    ) -> Result<bool, StoreError>;
 
     // Reference data.
     /// Replaces every part of a dataset with `parts`.

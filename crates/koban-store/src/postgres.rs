@@ -804,6 +804,105 @@ impl crate::Tx for PgTx {
         rows.iter().map(assignment_from_row).collect()
     }
 
+    async fn insert_message(
+        &mut self,
+        m: &crate::MessageRow,
+        unit_ids: &[String],
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_MESSAGE)
+            .bind(&m.id)
+            .bind(m.pref_code.as_str())
+            .bind(&m.sender_id)
+            .bind(m.created_at_us)
+            .bind(&m.target_kind)
+            .bind(&m.target_id)
+            .bind(&m.incident_id)
+            .bind(&m.text)
+            .bind(m.lat)
+            .bind(m.lon)
+            .bind(&m.image_type)
+            .bind(&m.image)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        for u in unit_ids {
+            sqlx::query(sql::INSERT_RECEIPT)
+                .bind(&m.id)
+                .bind(u)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
+    async fn get_message(&mut self, id: &str) -> Result<Option<crate::MessageRow>, StoreError> {
+        let row = sqlx::query(sql::MESSAGE_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn receipts_of_message(
+        &mut self,
+        id: &str,
+    ) -> Result<Vec<crate::ReceiptRow>, StoreError> {
+        let rows = sqlx::query(sql::RECEIPTS_OF_MESSAGE)
+            .bind(id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(receipt_from_row).collect()
+    }
+
+    async fn messages_of_unit(
+        &mut self,
+        unit_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(crate::MessageRow, crate::ReceiptRow)>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(sql::MESSAGES_OF_UNIT)
+            .bind(unit_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    message_from_row(r)?,
+                    crate::ReceiptRow {
+                        message_id: r.try_get("id")?,
+                        unit_id: r.try_get("unit_id")?,
+                        delivered_at_us: r.try_get("delivered_at_us")?,
+                        read_at_us: r.try_get("read_at_us")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn mark_receipt(
+        &mut self,
+        message_id: &str,
+        unit_id: &str,
+        at_us: i64,
+        read: bool,
+    ) -> Result<bool, StoreError> {
+        let sql = if read {
+            sql::MARK_READ
+        } else {
+            sql::MARK_DELIVERED
+        };
+        let done = sqlx::query(sql)
+            .bind(message_id)
+            .bind(unit_id)
+            .bind(at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn replace_dataset(
         &mut self,
         kind: &str,
@@ -1128,6 +1227,36 @@ fn assignment_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::AssignmentRow
         active: r.try_get("active")?,
         updated_at_us: r.try_get("updated_at_us")?,
         doc: r.try_get("doc")?,
+    })
+}
+
+fn message_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::MessageRow, StoreError> {
+    use sqlx::Row;
+    let pref: String = r.try_get("pref_code")?;
+    Ok(crate::MessageRow {
+        id: r.try_get("id")?,
+        pref_code: koban_org::PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("message prefecture: {e}")))?,
+        sender_id: r.try_get("sender_id")?,
+        created_at_us: r.try_get("created_at_us")?,
+        target_kind: r.try_get("target_kind")?,
+        target_id: r.try_get("target_id")?,
+        incident_id: r.try_get("incident_id")?,
+        text: r.try_get("text")?,
+        lat: r.try_get("lat")?,
+        lon: r.try_get("lon")?,
+        image_type: r.try_get("image_type")?,
+        image: r.try_get("image")?,
+    })
+}
+
+fn receipt_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::ReceiptRow, StoreError> {
+    use sqlx::Row;
+    Ok(crate::ReceiptRow {
+        message_id: r.try_get("message_id")?,
+        unit_id: r.try_get("unit_id")?,
+        delivered_at_us: r.try_get("delivered_at_us")?,
+        read_at_us: r.try_get("read_at_us")?,
     })
 }
 

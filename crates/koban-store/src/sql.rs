@@ -103,6 +103,22 @@ pub(crate) const ASSIGNMENTS_OF_INCIDENT: &str =
 pub(crate) const ACTIVE_ASSIGNMENTS_OF_UNIT: &str =
     "SELECT * FROM assignments WHERE unit_id = $1 AND active ORDER BY id";
 
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, pref_code, sender_id, created_at_us, target_kind, target_id, incident_id, text, lat, lon, image_type, image) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+pub(crate) const INSERT_RECEIPT: &str =
+    "INSERT INTO message_receipts (message_id, unit_id) VALUES ($1, $2)";
+
+pub(crate) const MESSAGE_BY_ID: &str = "SELECT * FROM messages WHERE id = $1";
+
+pub(crate) const RECEIPTS_OF_MESSAGE: &str =
+    "SELECT * FROM message_receipts WHERE message_id = $1 ORDER BY unit_id";
+
+pub(crate) const MESSAGES_OF_UNIT: &str = "SELECT m.*, r.unit_id, r.delivered_at_us, r.read_at_us FROM message_receipts r JOIN messages m ON m.id = r.message_id WHERE r.unit_id = $1 ORDER BY m.created_at_us DESC LIMIT $2";
+
+pub(crate) const MARK_DELIVERED: &str = "UPDATE message_receipts SET delivered_at_us = COALESCE(delivered_at_us, $3) WHERE message_id = $1 AND unit_id = $2";
+
+pub(crate) const MARK_READ: &str = "UPDATE message_receipts SET delivered_at_us = COALESCE(delivered_at_us, $3), read_at_us = COALESCE(read_at_us, $3) WHERE message_id = $1 AND unit_id = $2";
+
 pub(crate) const PG_MIGRATIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 

@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "assignments",
         include_str!("../migrations/sqlite/0005_assignments.sql"),
     ),
+    (
+        6,
+        "messages",
+        include_str!("../migrations/sqlite/0006_messages.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -524,6 +529,34 @@ fn assignment_from_row(r: &Row<'_>) -> Result<crate::AssignmentRow, StoreError> 
         active: r.get("active")?,
         updated_at_us: r.get("updated_at_us")?,
         doc: r.get("doc")?,
+    })
+}
+
+fn message_from_row(r: &Row<'_>) -> Result<crate::MessageRow, StoreError> {
+    let pref: String = r.get("pref_code")?;
+    Ok(crate::MessageRow {
+        id: r.get("id")?,
+        pref_code: PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("message prefecture: {e}")))?,
+        sender_id: r.get("sender_id")?,
+        created_at_us: r.get("created_at_us")?,
+        target_kind: r.get("target_kind")?,
+        target_id: r.get("target_id")?,
+        incident_id: r.get("incident_id")?,
+        text: r.get("text")?,
+        lat: r.get("lat")?,
+        lon: r.get("lon")?,
+        image_type: r.get("image_type")?,
+        image: r.get("image")?,
+    })
+}
+
+fn receipt_from_row(r: &Row<'_>) -> Result<crate::ReceiptRow, StoreError> {
+    Ok(crate::ReceiptRow {
+        message_id: r.get("message_id")?,
+        unit_id: r.get("unit_id")?,
+        delivered_at_us: r.get("delivered_at_us")?,
+        read_at_us: r.get("read_at_us")?,
     })
 }
 
@@ -1355,6 +1388,89 @@ impl Tx for SqliteTx {
         )
     }
 
+    async fn insert_message(
+        &mut self,
+        m: &crate::MessageRow,
+        unit_ids: &[String],
+    ) -> Result<(), StoreError> {
+        exec(
+            self.c()?,
+            &q(sql::INSERT_MESSAGE),
+            params![
+                m.id,
+                m.pref_code.as_str(),
+                m.sender_id,
+                m.created_at_us,
+                m.target_kind,
+                m.target_id,
+                m.incident_id,
+                m.text,
+                m.lat,
+                m.lon,
+                m.image_type,
+                m.image
+            ],
+        )?;
+        for u in unit_ids {
+            exec(self.c()?, &q(sql::INSERT_RECEIPT), params![m.id, u])?;
+        }
+        Ok(())
+    }
+
+    async fn get_message(&mut self, id: &str) -> Result<Option<crate::MessageRow>, StoreError> {
+        one(self.c()?, &q(sql::MESSAGE_BY_ID), [id], message_from_row)
+    }
+
+    async fn receipts_of_message(
+        &mut self,
+        id: &str,
+    ) -> Result<Vec<crate::ReceiptRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::RECEIPTS_OF_MESSAGE),
+            [id],
+            receipt_from_row,
+        )
+    }
+
+    async fn messages_of_unit(
+        &mut self,
+        unit_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(crate::MessageRow, crate::ReceiptRow)>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::MESSAGES_OF_UNIT),
+            params![unit_id, i64::from(limit)],
+            |r| {
+                Ok((
+                    message_from_row(r)?,
+                    crate::ReceiptRow {
+                        message_id: r.get("id")?,
+                        unit_id: r.get("unit_id")?,
+                        delivered_at_us: r.get("delivered_at_us")?,
+                        read_at_us: r.get("read_at_us")?,
+                    },
+                ))
+            },
+        )
+    }
+
+    async fn mark_receipt(
+        &mut self,
+        message_id: &str,
+        unit_id: &str,
+        at_us: i64,
+        read: bool,
+    ) -> Result<bool, StoreError> {
+        let sql = if read {
+            sql::MARK_READ
+        } else {
+            sql::MARK_DELIVERED
+        };
+        Ok(exec(self.c()?, &q(sql), params![message_id, unit_id, at_us])? == 1)
+    }
+
     async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError> {
         exec(self.c()?, &q(sql::DELETE_DATASET), [kind])?;
         for (i, d) in parts.iter().enumerate() {
@@ -1395,12 +1511,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5],
+            vec![1, 2, 3, 4, 5, 6],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {
