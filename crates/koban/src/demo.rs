@@ -52,6 +52,12 @@ const DEMO_USERS: &[(&str, &str, &str, &[Role])] = &[
         &[Role::Administrator],
     ),
     ("npa-auditor", "警察庁 監査", "npa", &[Role::Auditor]),
+    (
+        "simulator",
+        "訓練 シミュレータ",
+        "pref-13",
+        &[Role::CallTaker, Role::Dispatcher, Role::FieldOfficer],
+    ),
 ];
 
 /// Imports the public address points and boundaries from the shared reference data, when
@@ -162,6 +168,19 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         }
         write_private(&creds_path, &text)?;
         load_reference_geography(&koban).await;
+        // A synthetic road grid around Tokyo Station, so recommendations use road time.
+        let mut osm = Vec::new();
+        koban_roads::synth_osm(&koban_roads::SynthParams::tokyo(60, 1), &mut osm)?;
+        match koban
+            .system_import_roads(who, "synthetic-tokyo-60x60.osm".into(), osm)
+            .await
+        {
+            Ok(r) => println!(
+                "loaded a synthetic road network of {} intersections",
+                r.records
+            ),
+            Err(e) => eprintln!("road network not loaded: {e}"),
+        }
         text
     };
     println!("koban demo — data directory {}\n", args.data.display());
@@ -178,9 +197,28 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     if args.no_serve {
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(line) = text.lines().find(|l| l.starts_with("simulator ")) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if let (Some(pw), Some(secret)) = (cols.get(1), cols.get(2)) {
+            println!(
+                "A simulator moves {SIM_UNITS} patrol cars and raises a synthetic 110 call every {SIM_CALL_EVERY_S} s.\n"
+            );
+            tokio::spawn(crate::sim::run(
+                koban.clone(),
+                "simulator".into(),
+                (*pw).to_string(),
+                (*secret).to_string(),
+            ));
+        }
+    }
     crate::serve(koban, &args.listen, None).await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Patrol cars the simulator drives.
+pub const SIM_UNITS: usize = 24;
+/// Seconds between synthetic 110 calls.
+pub const SIM_CALL_EVERY_S: u64 = 30;
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
     use std::io::Write;

@@ -16,6 +16,7 @@ mod bench;
 mod demo;
 mod names;
 mod selfcheck;
+mod sim;
 
 /// Name of the SQLite database file inside the data directory.
 const SQLITE_FILE: &str = "koban.sqlite3";
