@@ -374,14 +374,9 @@ impl Koban {
                     "10 s to 24 h",
                 ));
             }
-            crate::check_id("id", incident_id, "inc")?;
-            let row = match tx.get_incident(incident_id).await? {
-                Some(r) if actor.sees(Some(r.pref_code)) => r,
-                _ => return Err(ServiceError::NotFound { what: "incident" }),
-            };
+            let (row, incident) =
+                crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
             ev.scope_pref = Some(row.pref_code.as_str());
-            let incident: koban_dispatch::Incident = serde_json::from_str(&row.doc)
-                .map_err(|e| ServiceError::Internal(format!("stored incident: {e}")))?;
             let required = self
                 .config()
                 .incident_types
@@ -541,14 +536,9 @@ impl Koban {
                     "1 to 50 units",
                 ));
             }
-            crate::check_id("id", incident_id, "inc")?;
-            let row = match tx.get_incident(incident_id).await? {
-                Some(r) if actor.sees(Some(r.pref_code)) => r,
-                _ => return Err(ServiceError::NotFound { what: "incident" }),
-            };
+            let (row, mut incident) =
+                crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
             ev.scope_pref = Some(row.pref_code.as_str());
-            let mut incident: koban_dispatch::Incident = serde_json::from_str(&row.doc)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
             if !incident.state().is_open() {
                 return Err(ServiceError::Conflict {
                     code: "incident_not_open",
@@ -638,11 +628,8 @@ impl Koban {
         ev.object("incident", incident_id);
         let r = async {
             actor.require(Action::UnitReport)?;
-            crate::check_id("id", incident_id, "inc")?;
-            let row = match tx.get_incident(incident_id).await? {
-                Some(r) if actor.sees(Some(r.pref_code)) => r,
-                _ => return Err(ServiceError::NotFound { what: "incident" }),
-            };
+            let (row, mut incident) =
+                crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
             ev.scope_pref = Some(row.pref_code.as_str());
             let arow = tx
                 .assignments_of_incident(incident_id)
@@ -674,8 +661,6 @@ impl Koban {
                     unit.status = s;
                 }
             }
-            let mut incident: koban_dispatch::Incident = serde_json::from_str(&row.doc)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
             follow_incident(self, &mut incident, step, now, &actor.user.id)?;
             tx.update_assignment(&assignment_row(&arow.id, &a, row.pref_code, now)?)
                 .await?;
@@ -709,11 +694,8 @@ impl Koban {
         ev.object("incident", incident_id);
         let r = async {
             actor.require(Action::IncidentRead)?;
-            crate::check_id("id", incident_id, "inc")?;
-            let row = match tx.get_incident(incident_id).await? {
-                Some(r) if actor.sees(Some(r.pref_code)) => r,
-                _ => return Err(ServiceError::NotFound { what: "incident" }),
-            };
+            let (row, _) =
+                crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
             ev.scope_pref = Some(row.pref_code.as_str());
             tx.assignments_of_incident(incident_id)
                 .await?

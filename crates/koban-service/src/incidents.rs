@@ -210,7 +210,7 @@ fn from_row(row: &IncidentRow) -> Result<Incident, ServiceError> {
 }
 
 /// Loads an incident the actor may see; anything else is "not found".
-async fn visible_incident(
+pub(crate) async fn visible_incident(
     tx: &mut dyn Tx,
     actor: &Actor,
     id: &str,

@@ -302,11 +302,7 @@ impl Koban {
         ev.object("message", message_id);
         let r = async {
             actor.require(Action::MessageReceive)?;
-            check_id("id", message_id, "msg")?;
-            let m = match tx.get_message(message_id).await? {
-                Some(m) if actor.sees(Some(m.pref_code)) => m,
-                _ => return Err(ServiceError::NotFound { what: "message" }),
-            };
+            let m = visible_message(&mut *tx, &actor, message_id).await?;
             ev.scope_pref = Some(m.pref_code.as_str());
             if !tx
                 .mark_receipt(message_id, unit_id, self.now_us(), true)
@@ -342,11 +338,7 @@ impl Koban {
         ev.object("message", message_id);
         let r = async {
             actor.require(Action::MessageSend)?;
-            check_id("id", message_id, "msg")?;
-            let m = match tx.get_message(message_id).await? {
-                Some(m) if actor.sees(Some(m.pref_code)) => m,
-                _ => return Err(ServiceError::NotFound { what: "message" }),
-            };
+            let m = visible_message(&mut *tx, &actor, message_id).await?;
             ev.scope_pref = Some(m.pref_code.as_str());
             let receipts = tx
                 .receipts_of_message(message_id)
@@ -358,5 +350,18 @@ impl Koban {
         }
         .await;
         self.conclude(tx, ev, r).await
+    }
+}
+
+/// Loads a message the actor may see; anything else is "not found".
+async fn visible_message(
+    tx: &mut dyn koban_store::Tx,
+    actor: &crate::Actor,
+    id: &str,
+) -> Result<MessageRow, ServiceError> {
+    check_id("id", id, "msg")?;
+    match tx.get_message(id).await? {
+        Some(m) if actor.sees(Some(m.pref_code)) => Ok(m),
+        _ => Err(ServiceError::NotFound { what: "message" }),
     }
 }
