@@ -752,6 +752,17 @@ async fn bad_input_is_refused_precisely(s: &Server) {
             .starts_with("otpauth://totp/")
     );
     assert!(v["user"].get("password_hash").is_none());
+    // The TOTP secret is sealed at rest, bound to its account.
+    let secret = v["totp_secret"].as_str().unwrap().to_string();
+    let stored = s
+        .koban
+        .store()
+        .peek_user(koban_store::UserKey::Username("newuser"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.totp_secret.starts_with("kbs1:"), "stored sealed");
+    assert!(!stored.totp_secret.contains(&secret));
     let (st, v) = post(good.to_string(), "application/json").await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),

@@ -26,6 +26,7 @@
 
 pub mod password;
 pub mod policy;
+pub mod sealed;
 pub mod token;
 pub mod totp;
 

@@ -293,6 +293,25 @@ impl AuditLog {
     }
 }
 
+/// Reads a key file, creating it (readable by its owner only) with `make` on first use.
+pub(crate) fn read_or_create_secret(
+    path: &Path,
+    make: impl FnOnce() -> Result<Vec<u8>, ServiceError>,
+) -> Result<Vec<u8>, ServiceError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes = make()?;
+            write_private(path, &bytes)?;
+            Ok(bytes)
+        }
+        Err(e) => Err(ServiceError::Internal(format!(
+            "reading {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Writes a secret file readable only by its owner.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
     use std::io::Write;

@@ -161,9 +161,7 @@ impl Koban {
         let unchanged = before
             .as_ref()
             .is_some_and(|b| b.password_hash == user.password_hash);
-        let secret = TotpSecret::from_base32(&user.totp_secret).map_err(|e| {
-            ServiceError::Internal(format!("stored TOTP secret of {}: {e}", user.id))
-        })?;
+        let secret = self.open_totp(&user)?;
         let step = verify_totp(
             &secret,
             &req.totp_code,
@@ -457,6 +455,39 @@ impl Koban {
 }
 
 impl Koban {
+    /// The stored TOTP secret of a user, unsealed. Values written before sealing existed
+    /// are plain base32 and are still accepted.
+    pub(crate) fn open_totp(&self, user: &UserRow) -> Result<TotpSecret, ServiceError> {
+        let text = if koban_auth::sealed::SecretBox::is_sealed(&user.totp_secret) {
+            let raw = self
+                .secrets()
+                .open(&user.totp_secret, &user.id)
+                .map_err(|_| {
+                    ServiceError::Internal(format!(
+                        "the TOTP secret of {} does not open with this secrets key",
+                        user.id
+                    ))
+                })?;
+            String::from_utf8(raw)
+                .map_err(|_| ServiceError::Internal("sealed TOTP secret is not text".into()))?
+        } else {
+            user.totp_secret.clone()
+        };
+        TotpSecret::from_base32(&text)
+            .map_err(|e| ServiceError::Internal(format!("stored TOTP secret of {}: {e}", user.id)))
+    }
+
+    /// Seals a TOTP secret for storage with its owner's account.
+    pub(crate) fn seal_totp(
+        &self,
+        user_id: &str,
+        secret: &TotpSecret,
+    ) -> Result<String, ServiceError> {
+        self.secrets()
+            .seal(secret.to_base32().as_bytes(), user_id)
+            .map_err(|e| ServiceError::Internal(format!("sealing a TOTP secret: {e}")))
+    }
+
     /// Checks a session without touching police data (for endpoints such as the API
     /// description, which need a signed-in caller but record nothing).
     pub async fn check_session(&self, token: &str) -> Result<(), ServiceError> {

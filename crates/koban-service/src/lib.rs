@@ -46,6 +46,9 @@ pub use org::{ImportReport, UnitPatch, UnitView};
 pub use terminals::{NewTerminal, TerminalCreated, TerminalView};
 pub use users::{AccountChange, NewUser, UserCreated, UserPatch, UserView};
 
+/// Default file, in the data directory, of the key that seals secrets at rest.
+pub const SECRETS_KEY_FILE: &str = "secrets.key";
+
 /// Settings of the service layer.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -60,6 +63,9 @@ pub struct Config {
     pub incident_types: koban_dispatch::IncidentTypeList,
     /// The disposition codes accepted when closing an incident.
     pub dispositions: koban_dispatch::DispositionList,
+    /// File holding the key that seals TOTP secrets at rest. `None`: `secrets.key` in the
+    /// data directory. Instances sharing a PostgreSQL database must share this key.
+    pub secrets_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -71,6 +77,7 @@ impl Default for Config {
             totp_issuer: "koban".into(),
             incident_types: koban_dispatch::IncidentTypeList::default(),
             dispositions: koban_dispatch::DispositionList::default(),
+            secrets_key_file: None,
         }
     }
 }
@@ -198,6 +205,7 @@ struct Inner {
     audit: AuditLog,
     config: Config,
     geo: geo::SharedGeo,
+    secrets: koban_auth::sealed::SecretBox,
 }
 
 impl Koban {
@@ -211,6 +219,18 @@ impl Koban {
         config: Config,
     ) -> Result<Koban, ServiceError> {
         let audit = AuditLog::open(data_dir, &config.audit_origin)?;
+        let key_path = config
+            .secrets_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join(SECRETS_KEY_FILE));
+        let key = audit_log::read_or_create_secret(&key_path, || {
+            koban_auth::sealed::SecretBox::generate_key()
+                .map(|k| k.to_vec())
+                .map_err(|e| ServiceError::Internal(format!("secrets key: {e}")))
+        })?;
+        let secrets = koban_auth::sealed::SecretBox::from_key(&key).map_err(|_| {
+            ServiceError::Internal(format!("{} is not a 32-byte key", key_path.display()))
+        })?;
         let app = Koban {
             inner: Arc::new(Inner {
                 store,
@@ -218,6 +238,7 @@ impl Koban {
                 audit,
                 config,
                 geo: Default::default(),
+                secrets,
             }),
         };
         app.bootstrap().await?;
@@ -233,6 +254,9 @@ impl Koban {
     }
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+    pub(crate) fn secrets(&self) -> &koban_auth::sealed::SecretBox {
+        &self.inner.secrets
     }
     pub(crate) fn geo(&self) -> &geo::SharedGeo {
         &self.inner.geo

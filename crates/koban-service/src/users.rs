@@ -191,15 +191,17 @@ impl Koban {
             let secret = TotpSecret::generate()
                 .map_err(|e| ServiceError::Internal(format!("TOTP secret: {e}")))?;
             let now = self.now_us();
+            let id = new_id("usr");
+            let sealed = self.seal_totp(&id, &secret)?;
             let row = UserRow {
-                id: new_id("usr"),
+                id,
                 username: new.username.clone(),
                 display_name: new.display_name.clone(),
                 unit_id: unit.unit.id.clone(),
                 pref_code: unit.unit.pref_code,
                 roles,
                 password_hash,
-                totp_secret: secret.to_base32(),
+                totp_secret: sealed,
                 totp_last_step: None,
                 failed_count: 0,
                 failed_window_start_us: None,
@@ -492,7 +494,7 @@ impl Koban {
             let secret = TotpSecret::generate()
                 .map_err(|e| ServiceError::Internal(format!("TOTP secret: {e}")))?;
             let now = self.now_us();
-            row.totp_secret = secret.to_base32();
+            row.totp_secret = self.seal_totp(&row.id, &secret)?;
             row.totp_last_step = None;
             row.updated_at_us = now;
             tx.update_user(&row).await?;

@@ -124,6 +124,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         sqlite_sync: SqliteSync::Full,
         fips: false,
         audit_origin: "koban-demo".into(),
+        secrets_key: None,
     };
     let creds_path = args.data.join(CREDENTIALS_FILE);
     let (koban, _) = crate::open(&storage).await?;

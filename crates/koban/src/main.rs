@@ -90,6 +90,10 @@ pub struct StorageArgs {
     /// Name of this audit log in signed checkpoints.
     #[arg(long, default_value = "koban")]
     audit_origin: String,
+    /// Key file sealing TOTP secrets at rest (default: secrets.key in the data directory).
+    /// Every instance sharing one PostgreSQL database needs the same file.
+    #[arg(long, env = "KOBAN_SECRETS_KEY")]
+    secrets_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -437,6 +441,7 @@ pub async fn open(s: &StorageArgs) -> Result<(Koban, Arc<dyn Store>)> {
             HashAlgorithm::Argon2id
         },
         audit_origin: s.audit_origin.clone(),
+        secrets_key_file: s.secrets_key.clone(),
         ..Config::default()
     };
     let koban = Koban::open(store.clone(), &s.data, Arc::new(SystemClock), config)
