@@ -85,10 +85,7 @@ fn unit_row(
     Ok(DispatchUnitRow {
         id: unit.id.clone(),
         pref_code: pref,
-        status: serde_json::to_value(unit.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        status: unit.status.as_str().to_string(),
         lat: unit.position.map(|p| p.point.lat),
         lon: unit.position.map(|p| p.point.lon),
         position_at_us: unit.position.map(|p| p.at_us),
@@ -597,13 +594,12 @@ impl Koban {
                 )?;
                 out.push(assignment_view(&id, &a));
             }
-            tx.update_incident(&koban_store::IncidentRow {
-                state: incident.state().as_str().to_string(),
-                updated_at_us: now,
-                doc: serde_json::to_string(&incident)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
-                ..row.clone()
-            })
+            tx.update_incident(&crate::incidents::to_row(
+                &incident,
+                row.pref_code,
+                row.created_at_us,
+                now,
+            )?)
             .await?;
             ev.detail("units", unit_ids.clone());
             Ok(out)
@@ -666,13 +662,12 @@ impl Koban {
                 .await?;
             tx.update_dispatch_unit(&unit_row(&unit, urow.pref_code, now)?)
                 .await?;
-            tx.update_incident(&koban_store::IncidentRow {
-                state: incident.state().as_str().to_string(),
-                updated_at_us: now,
-                doc: serde_json::to_string(&incident)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
-                ..row.clone()
-            })
+            tx.update_incident(&crate::incidents::to_row(
+                &incident,
+                row.pref_code,
+                row.created_at_us,
+                now,
+            )?)
             .await?;
             ev.detail("unit_id", unit_id);
             ev.detail("step", step.as_str());

@@ -182,7 +182,7 @@ fn home_pref(actor: &Actor) -> Result<PrefCode, ServiceError> {
     })
 }
 
-fn to_row(
+pub(crate) fn to_row(
     incident: &Incident,
     pref: PrefCode,
     created_at_us: i64,
@@ -403,8 +403,8 @@ impl Koban {
                     e,
                 )
             })?;
-            tx.insert_incident(&to_row(&incident, pref, now, now)?)
-                .await?;
+            // Check and link the calls in memory first, so the incident is written once,
+            // complete; the calls' own rows point at it after it exists.
             for call_id in &new.call_ids {
                 let call = visible_call(&mut *tx, &actor, call_id).await.map_err(|_| {
                     ServiceError::invalid(
@@ -414,10 +414,12 @@ impl Koban {
                     )
                 })?;
                 incident.link_call(&call.id);
-                tx.link_call(&call.id, &incident.id).await?;
             }
-            tx.update_incident(&to_row(&incident, pref, now, now)?)
+            tx.insert_incident(&to_row(&incident, pref, now, now)?)
                 .await?;
+            for call_id in &incident.call_ids {
+                tx.link_call(call_id, &incident.id).await?;
+            }
             ev.object("incident", incident.id.clone());
             ev.scope_pref = Some(pref.as_str());
             ev.detail("type_code", incident.type_code.clone());

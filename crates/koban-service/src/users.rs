@@ -153,9 +153,21 @@ impl Koban {
 
     /// The slow, storage-free part of account creation: the password check and hash.
     async fn prepare_user(&self, new: &NewUser) -> Result<String, ServiceError> {
-        check_password_policy(&new.password, &new.username)
-            .map_err(|e| ServiceError::invalid("password", e.code(), e.to_string()))?;
-        let (pw, alg) = (new.password.clone(), self.config().password_algorithm);
+        self.prepare_password("password", &new.username, &new.password)
+            .await
+    }
+
+    /// Checks a new password against the policy (errors name `field`) and hashes it off
+    /// the async workers.
+    async fn prepare_password(
+        &self,
+        field: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<String, ServiceError> {
+        check_password_policy(password, username)
+            .map_err(|e| ServiceError::invalid(field, e.code(), e.to_string()))?;
+        let (pw, alg) = (password.to_string(), self.config().password_algorithm);
         tokio::task::spawn_blocking(move || hash_password(&pw, alg))
             .await
             .map_err(|e| ServiceError::Internal(format!("password hashing: {e}")))?
@@ -441,15 +453,8 @@ impl Koban {
         };
         let prepared = match username {
             Some(username) => {
-                self.prepare_user(&NewUser {
-                    username,
-                    display_name: String::new(),
-                    unit_id: String::new(),
-                    roles: Vec::new(),
-                    password: new_password.to_string(),
-                    allow_concurrent: false,
-                })
-                .await
+                self.prepare_password("new_password", &username, new_password)
+                    .await
             }
             None => Err(ServiceError::NotFound { what: "user" }),
         };
@@ -460,12 +465,7 @@ impl Koban {
             actor.require(Action::UserManage)?;
             let mut row = visible_user(&mut *tx, &actor, id).await?;
             ev.scope_pref = row.pref_code.map(|p| p.as_str());
-            let hash = prepared.map_err(|e| match e {
-                ServiceError::Invalid { code, message, .. } => {
-                    ServiceError::invalid("new_password", code, message)
-                }
-                other => other,
-            })?;
+            let hash = prepared?;
             let now = self.now_us();
             row.password_hash = hash;
             row.updated_at_us = now;

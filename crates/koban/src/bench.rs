@@ -173,10 +173,10 @@ async fn audit_inner(
         .map_err(|e| anyhow!("{e}"))?;
 
     // 1. Baseline: the same row update with no authentication and no audit.
-    let baseline_per_s = timed_writes(b, store.clone(), None, &koban, &login.token).await?;
+    let baseline_per_s = timed_writes(b, store.clone(), false, &koban, &login.token).await?;
     eprintln!("baseline (unaudited update): {baseline_per_s:.0}/s");
     // 2. Audited writes through the service: authenticate, authorise, update, audit, commit.
-    let audited_per_s = timed_writes(b, store.clone(), Some(()), &koban, &login.token).await?;
+    let audited_per_s = timed_writes(b, store.clone(), true, &koban, &login.token).await?;
     eprintln!("audited writes: {audited_per_s:.0}/s");
 
     // 3. Fill the log to the requested size in bulk, then verify it all.
@@ -282,12 +282,12 @@ async fn audit_inner(
     }))
 }
 
-/// Runs `b.writes` updates of the bench station over `b.concurrency` tasks; audited
-/// through the service when `audited` is set, else as a bare transaction.
+/// Runs `b.writes` updates of the bench station over `b.concurrency` tasks; through the
+/// audited service when `audited`, else as a bare transaction (the baseline).
 async fn timed_writes(
     b: &AuditBench,
     store: Arc<dyn Store>,
-    audited: Option<()>,
+    audited: bool,
     koban: &Koban,
     token: &str,
 ) -> Result<f64> {
@@ -299,7 +299,7 @@ async fn timed_writes(
         tasks.push(tokio::spawn(async move {
             for i in 0..per_task {
                 let address = format!("bench {w}-{i}");
-                if audited.is_some() {
+                if audited {
                     let patch = UnitPatch {
                         address: Some(address),
                         ..Default::default()
