@@ -324,6 +324,12 @@ async fn role_changes_and_disabling_end_sessions(s: &Server) {
         (422, Some("new_password")),
         "{v}"
     );
+    let refused = s.audit_events("action=auth.password_change").await;
+    assert_eq!(
+        refused.iter().filter(|e| e["result"] == "invalid").count(),
+        2,
+        "refusals are audited"
+    );
     let (st, _) = s
         .call(
             "put",

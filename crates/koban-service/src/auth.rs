@@ -311,30 +311,41 @@ impl Koban {
         // Hash first, outside the transaction, for the same reason as at logon.
         let (peek_tx, peek_actor) = self.begin_as(token).await?;
         peek_tx.commit().await?;
-        check_password_policy(new, &peek_actor.user.username)
-            .map_err(|e| ServiceError::invalid("new_password", e.code(), e.to_string()))?;
-        let (cur, old_hash, new_pw, alg) = (
-            current.to_string(),
-            peek_actor.user.password_hash.clone(),
-            new.to_string(),
-            self.config().password_algorithm,
-        );
-        let (ok, new_hash) = tokio::task::spawn_blocking(move || {
-            (
-                verify_password(&cur, &old_hash).unwrap_or(false),
-                hash_password(&new_pw, alg),
-            )
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("password hashing: {e}")))?;
-        let new_hash =
-            new_hash.map_err(|e| ServiceError::Internal(format!("password hashing: {e}")))?;
+        // A refused new password is recorded like any other refusal, so the check's
+        // outcome is carried into the audited transaction below.
+        let prepared = match check_password_policy(new, &peek_actor.user.username) {
+            Err(e) => Err(ServiceError::invalid(
+                "new_password",
+                e.code(),
+                e.to_string(),
+            )),
+            Ok(()) => {
+                let (cur, old_hash, new_pw, alg) = (
+                    current.to_string(),
+                    peek_actor.user.password_hash.clone(),
+                    new.to_string(),
+                    self.config().password_algorithm,
+                );
+                let (ok, new_hash) = tokio::task::spawn_blocking(move || {
+                    (
+                        verify_password(&cur, &old_hash).unwrap_or(false),
+                        hash_password(&new_pw, alg),
+                    )
+                })
+                .await
+                .map_err(|e| ServiceError::Internal(format!("password hashing: {e}")))?;
+                new_hash
+                    .map(|h| (ok, h))
+                    .map_err(|e| ServiceError::Internal(format!("password hashing: {e}")))
+            }
+        };
 
         let (mut tx, actor) = self.begin_as(token).await?;
         let mut ev = actor.draft(ctx, "auth.password_change");
         ev.object("user", actor.user.id.clone());
         let r = async {
             actor.require(Action::SelfService)?;
+            let (ok, new_hash) = prepared?;
             if !ok || actor.user.password_hash != peek_actor.user.password_hash {
                 return Err(ServiceError::invalid(
                     "current_password",
