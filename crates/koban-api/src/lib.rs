@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 pub mod error;
 pub mod extract;
 mod handlers;
+mod live;
 pub mod openapi;
 pub mod ratelimit;
 
@@ -134,7 +135,9 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         )
         .route("/units/positions", post(h::report_positions))
         .route("/units/{id}/status", put(h::set_unit_status))
-        .route("/incidents/{id}/calls/{call_id}", put(h::link_call));
+        .route("/incidents/{id}/calls/{call_id}", put(h::link_call))
+        .route("/units/{id}/emergency", post(h::unit_emergency))
+        .route("/events", get(live::events));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))
