@@ -221,8 +221,11 @@ impl Bus {
     /// Delivers every event published from now on (by any instance) to `out`, in stream
     /// order, until `out` closes.
     pub async fn run_consumer(self, out: mpsc::Sender<LiveEventRow>) {
+        // The stream position reached, so that a restarted consumer continues there
+        // instead of at "now" and misses nothing published while it was away.
+        let mut next_stream_seq = None;
         loop {
-            if let Err(e) = self.consume(&out).await {
+            if let Err(e) = self.consume(&out, &mut next_stream_seq).await {
                 tracing::warn!(error = %e, "event consumer: restarting");
             }
             if out.is_closed() {
@@ -232,12 +235,20 @@ impl Bus {
         }
     }
 
-    async fn consume(&self, out: &mpsc::Sender<LiveEventRow>) -> Result<(), BusError> {
+    async fn consume(
+        &self,
+        out: &mpsc::Sender<LiveEventRow>,
+        next_stream_seq: &mut Option<u64>,
+    ) -> Result<(), BusError> {
+        let deliver_policy = match *next_stream_seq {
+            Some(start_sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence },
+            None => consumer::DeliverPolicy::New,
+        };
         let consumer = {
             let stream = self.stream.lock().await;
             stream
                 .create_consumer(consumer::pull::OrderedConfig {
-                    deliver_policy: consumer::DeliverPolicy::New,
+                    deliver_policy,
                     ..Default::default()
                 })
                 .await
@@ -246,6 +257,9 @@ impl Bus {
         let mut messages = consumer.messages().await.map_err(js_err)?;
         while let Some(msg) = messages.next().await {
             let msg = msg.map_err(js_err)?;
+            if let Ok(info) = msg.info() {
+                *next_stream_seq = Some(info.stream_sequence + 1);
+            }
             if msg.payload.len() > MAX_EVENT_BYTES {
                 tracing::warn!(
                     bytes = msg.payload.len(),
