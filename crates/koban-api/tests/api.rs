@@ -1224,6 +1224,47 @@ async fn geocoding_after_import(s: &Server) {
     assert_eq!(v["municipality"]["code"], "13101");
     assert_eq!(v["station"]["id"], "st-13-marunouchi");
     assert_eq!(v["station"]["method"], "nearest_station");
+    // With jurisdiction polygons, the station whose area holds the point answers, even
+    // when another station is nearer; a polygon naming no station is refused whole.
+    let (st, _) = s
+        .call("post", "/api/v1/org/units", Some(&ta), Some(json!({"id": "st-13-kanda", "kind": "station", "parent_id": "pref-13", "name_ja": "神田警察署", "name_en": "Kanda", "pref_code": "13", "latitude": 35.6940, "longitude": 139.7700})))
+        .await;
+    assert_eq!(st, 201);
+    let area = |id: &str| {
+        json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"station_id": id}, "geometry": {"type": "Polygon", "coordinates": [[[139.760, 35.675], [139.775, 35.675], [139.775, 35.690], [139.760, 35.690], [139.760, 35.675]]]}}]})
+        .to_string()
+        .into_bytes()
+    };
+    let refused = s
+        .koban
+        .system_import_geo(
+            "test",
+            koban_service::geo::JURISDICTIONS,
+            vec![("j.geojson".into(), area("st-13-nowhere"))],
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("st-13-nowhere"), "{refused}");
+    s.koban
+        .system_import_geo(
+            "test",
+            koban_service::geo::JURISDICTIONS,
+            vec![("j.geojson".into(), area("st-13-kanda"))],
+        )
+        .await
+        .unwrap();
+    let (_, v) = s
+        .get("/api/v1/geo/reverse?lat=35.6812&lon=139.7671", &t)
+        .await;
+    assert_eq!(v["station"]["id"], "st-13-kanda", "{v}");
+    assert_eq!(v["station"]["method"], "jurisdiction");
+    let (_, v) = s
+        .get("/api/v1/geo/reverse?lat=35.70&lon=139.7640", &t)
+        .await;
+    assert_eq!(
+        v["station"]["method"], "nearest_station",
+        "outside every polygon: {v}"
+    );
     let (st, v) = s.get("/api/v1/geo/reverse?lat=51.5&lon=-0.12", &t).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),

@@ -19,7 +19,7 @@ mod normalize;
 use serde::{Deserialize, Serialize};
 
 pub use address::AddressIndex;
-pub use municipality::{Municipality, MunicipalityIndex};
+pub use municipality::{JurisdictionIndex, Municipality, MunicipalityIndex};
 pub use normalize::normalize_address;
 
 /// A WGS84 point in decimal degrees.

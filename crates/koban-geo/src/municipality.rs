@@ -69,6 +69,17 @@ struct Props {
     town: Option<String>,
     #[serde(rename = "N03_007")]
     code: Option<String>,
+    /// Jurisdiction files: the koban station id owning the polygon.
+    station_id: Option<String>,
+    /// Jurisdiction files: a display name.
+    name: Option<String>,
+}
+
+/// Which kind of polygon file is being read.
+#[derive(Clone, Copy)]
+enum Source {
+    N03,
+    Jurisdiction,
 }
 
 impl MunicipalityIndex {
@@ -83,6 +94,10 @@ impl MunicipalityIndex {
 
     /// Build from several N03 GeoJSON files (e.g. the per-prefecture files).
     pub fn from_geojson_many(files: &[&[u8]]) -> Result<MunicipalityIndex, GeoError> {
+        Self::read(files, Source::N03)
+    }
+
+    fn read(files: &[&[u8]], source: Source) -> Result<MunicipalityIndex, GeoError> {
         let mut munis: Vec<Municipality> = Vec::new();
         let mut by_code: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut areas: Vec<Area> = Vec::new();
@@ -93,7 +108,18 @@ impl MunicipalityIndex {
             for f in fc.features {
                 let i = feature_no;
                 feature_no += 1;
-                let Some(code) = f.properties.code.clone().filter(|c| !c.is_empty()) else {
+                let key = match source {
+                    Source::N03 => f.properties.code.clone(),
+                    Source::Jurisdiction => f.properties.station_id.clone(),
+                };
+                let Some(code) = key.filter(|c| !c.is_empty()) else {
+                    if matches!(source, Source::Jurisdiction) {
+                        // A jurisdiction without its station would silently answer nothing.
+                        return Err(GeoError::Geometry {
+                            feature: i,
+                            message: "properties.station_id is required".into(),
+                        });
+                    }
                     continue;
                 };
                 let muni = match by_code.get(&code) {
@@ -101,11 +127,14 @@ impl MunicipalityIndex {
                     None => {
                         let m = munis.len() as u32;
                         let p = &f.properties;
-                        let name = format!(
-                            "{}{}",
-                            p.county_or_city.as_deref().unwrap_or(""),
-                            p.town.as_deref().unwrap_or("")
-                        );
+                        let name = match source {
+                            Source::N03 => format!(
+                                "{}{}",
+                                p.county_or_city.as_deref().unwrap_or(""),
+                                p.town.as_deref().unwrap_or("")
+                            ),
+                            Source::Jurisdiction => p.name.clone().unwrap_or_default(),
+                        };
                         munis.push(Municipality {
                             code: code.clone(),
                             prefecture: p.pref.clone().unwrap_or_default(),
@@ -391,5 +420,71 @@ mod tests {
     fn bad_json_is_an_error() {
         assert!(MunicipalityIndex::from_geojson(b"{").is_err());
         assert!(MunicipalityIndex::from_geojson(b"{\"features\":[]}").is_ok_and(|i| i.is_empty()));
+    }
+}
+
+/// Station jurisdictions (管轄区域): polygons each owned by one police station, from a
+/// GeoJSON FeatureCollection whose features carry `properties.station_id` (and optionally
+/// `name`). Built on the same grid index as the municipality boundaries.
+#[derive(Debug, Clone)]
+pub struct JurisdictionIndex(MunicipalityIndex);
+
+impl JurisdictionIndex {
+    pub fn from_geojson(bytes: &[u8]) -> Result<JurisdictionIndex, GeoError> {
+        MunicipalityIndex::read(&[bytes], Source::Jurisdiction).map(JurisdictionIndex)
+    }
+    /// Number of stations with a jurisdiction.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Station ids in file order.
+    pub fn station_ids(&self) -> impl Iterator<Item = &str> {
+        self.0.munis.iter().map(|m| m.code.as_str())
+    }
+    /// The station whose jurisdiction holds `p`.
+    pub fn station_at(&self, p: GeoPoint) -> Option<&str> {
+        self.0.lookup_ref(p).map(|m| m.code.as_str())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod jurisdiction_tests {
+    use super::*;
+
+    #[test]
+    fn jurisdictions_answer_by_station() {
+        let fc = br#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","properties":{"station_id":"st-13-a","name":"A"},"geometry":{"type":"Polygon","coordinates":[[[139.0,35.0],[139.1,35.0],[139.1,35.1],[139.0,35.1],[139.0,35.0]]]}},
+          {"type":"Feature","properties":{"station_id":"st-13-b"},"geometry":{"type":"MultiPolygon","coordinates":[[[[139.1,35.0],[139.2,35.0],[139.2,35.1],[139.1,35.1],[139.1,35.0]]]]}}
+        ]}"#;
+        let j = JurisdictionIndex::from_geojson(fc).unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!(
+            j.station_at(GeoPoint {
+                lat: 35.05,
+                lon: 139.05
+            }),
+            Some("st-13-a")
+        );
+        assert_eq!(
+            j.station_at(GeoPoint {
+                lat: 35.05,
+                lon: 139.15
+            }),
+            Some("st-13-b")
+        );
+        assert_eq!(
+            j.station_at(GeoPoint {
+                lat: 35.5,
+                lon: 139.15
+            }),
+            None
+        );
+        let missing = br#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[139.0,35.0],[139.1,35.0],[139.1,35.1],[139.0,35.0]]]}}]}"#;
+        assert!(JurisdictionIndex::from_geojson(missing).is_err());
     }
 }

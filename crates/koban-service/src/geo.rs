@@ -21,6 +21,8 @@ pub const BOUNDARIES: &str = "boundaries";
 /// Dataset kind of the road network. What is stored is the built routing index (graph and
 /// contraction hierarchy), so a restart loads it in milliseconds instead of rebuilding.
 pub const ROADS: &str = "roads";
+/// Dataset kind of the station jurisdiction polygons (GeoJSON, `properties.station_id`).
+pub const JURISDICTIONS: &str = "jurisdictions";
 /// Largest reference file accepted, per part.
 pub const MAX_DATASET_BYTES: usize = 256 * 1024 * 1024;
 /// Most candidates a lookup returns.
@@ -34,6 +36,7 @@ pub(crate) struct GeoState {
     addresses: Option<Arc<AddressIndex>>,
     municipalities: Option<Arc<MunicipalityIndex>>,
     roads: Option<Arc<koban_roads::Router>>,
+    jurisdictions: Option<Arc<koban_geo::JurisdictionIndex>>,
 }
 
 pub(crate) type SharedGeo = RwLock<GeoState>;
@@ -83,7 +86,9 @@ pub struct StationHit {
     pub id: String,
     pub name_ja: String,
     pub distance_m: f64,
-    /// `nearest_station` until jurisdiction polygons can be imported.
+    /// `jurisdiction` when the point lies in the station's imported jurisdiction polygon;
+    /// `nearest_station` when no polygon holds it (or none were imported) and the nearest
+    /// station in scope was taken instead — the dispatcher should confirm.
     pub method: &'static str,
 }
 
@@ -144,6 +149,24 @@ fn build(kind: &str, parts: &[Vec<u8>]) -> Result<(GeoState, usize), ServiceErro
                 n,
             ))
         }
+        JURISDICTIONS => {
+            let [part] = parts else {
+                return Err(ServiceError::invalid(
+                    "file",
+                    "one_file",
+                    "jurisdictions come as one GeoJSON file",
+                ));
+            };
+            let idx = koban_geo::JurisdictionIndex::from_geojson(part).map_err(invalid)?;
+            let n = idx.len();
+            Ok((
+                GeoState {
+                    jurisdictions: Some(Arc::new(idx)),
+                    ..GeoState::default()
+                },
+                n,
+            ))
+        }
         other => Err(ServiceError::invalid(
             "kind",
             "unknown_dataset",
@@ -155,7 +178,7 @@ fn build(kind: &str, parts: &[Vec<u8>]) -> Result<(GeoState, usize), ServiceErro
 impl Koban {
     /// Loads stored reference data into memory (at start-up).
     pub(crate) async fn reload_geo(&self) -> Result<(), ServiceError> {
-        for kind in [ADDRESSES, BOUNDARIES, ROADS] {
+        for kind in [ADDRESSES, BOUNDARIES, ROADS, JURISDICTIONS] {
             let parts = self.store().load_dataset(kind).await?;
             if parts.is_empty() {
                 continue;
@@ -181,6 +204,9 @@ impl Koban {
         }
         if new.roads.is_some() {
             g.roads = new.roads;
+        }
+        if new.jurisdictions.is_some() {
+            g.jurisdictions = new.jurisdictions;
         }
     }
 
@@ -259,6 +285,22 @@ impl Koban {
         let r = async {
             actor.require(Action::GeoManage)?;
             let (state, records) = built?;
+            if let Some(j) = &state.jurisdictions {
+                // Every polygon must belong to a station that exists, or a point in it
+                // would answer with a station nobody can dispatch from.
+                for id in j.station_ids() {
+                    match tx.get_unit(id).await? {
+                        Some(u) if u.unit.kind == UnitKind::Station => {}
+                        _ => {
+                            return Err(ServiceError::invalid(
+                                "station_id",
+                                "unknown_station",
+                                format!("no station {id}; import stations first"),
+                            ));
+                        }
+                    }
+                }
+            }
             let parts: Vec<Dataset> = files
                 .iter()
                 .map(|(n, b)| Dataset {
@@ -439,31 +481,44 @@ impl Koban {
             Some(m) => (Some(m), false),
             None => (municipalities.lookup_nearest(p, 2_000.0), true),
         };
-        // Stations in the caller's scope; the nearest one answers until jurisdiction
-        // polygons exist.
-        let mut tx = self.store().begin().await?;
-        let stations = tx
-            .list_units(&UnitFilter {
+        // Stations in the caller's scope: the one whose jurisdiction polygon holds the
+        // point, else the nearest one, flagged.
+        let held_by = self
+            .geo_snapshot()
+            .jurisdictions
+            .and_then(|j| j.station_at(p).map(str::to_string));
+        let stations = self
+            .store()
+            .list_units_read(&UnitFilter {
                 prefs: actor.pref_filter(),
                 kind: Some(UnitKind::Station),
                 limit: koban_store::MAX_PAGE_ROWS,
                 ..Default::default()
             })
             .await?;
-        drop(tx);
-        let station = stations
-            .iter()
-            .filter(|s| !s.disabled && !s.builtin)
-            .filter_map(|s| {
-                let (la, lo) = (s.unit.latitude?, s.unit.longitude?);
-                Some((s, koban_geo::distance_m(p, GeoPoint { lat: la, lon: lo })))
+        let distance = |s: &koban_store::UnitRow| {
+            let (la, lo) = (s.unit.latitude?, s.unit.longitude?);
+            Some(koban_geo::distance_m(p, GeoPoint { lat: la, lon: lo }))
+        };
+        let usable = stations.iter().filter(|s| !s.disabled && !s.builtin);
+        let by_polygon = held_by.as_deref().and_then(|id| {
+            usable
+                .clone()
+                .find(|s| s.unit.id == id)
+                .map(|s| (s, distance(s).unwrap_or(f64::NAN), "jurisdiction"))
+        });
+        let station = by_polygon
+            .or_else(|| {
+                usable
+                    .filter_map(|s| Some((s, distance(s)?)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(s, d)| (s, d, "nearest_station"))
             })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(s, d)| StationHit {
+            .map(|(s, d, method)| StationHit {
                 id: s.unit.id.clone(),
                 name_ja: s.unit.name_ja.clone(),
                 distance_m: d.round(),
-                method: "nearest_station",
+                method,
             });
         Ok(ReverseResult {
             municipality_nearest: nearest && municipality.is_some(),

@@ -412,6 +412,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The stored parts of a reference dataset, in order (empty if never imported).
     async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError>;
 
+    /// Organisation units, read outside any transaction (reference lookups that must not
+    /// queue behind writers).
+    async fn list_units_read(&self, filter: &UnitFilter) -> Result<Vec<UnitRow>, StoreError>;
     /// Live events with `seq > after`, oldest first.
     async fn live_events_after(
         &self,

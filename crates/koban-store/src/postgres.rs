@@ -1149,6 +1149,15 @@ impl Store for PgStore {
         rows.iter().map(live_from_row).collect()
     }
 
+    async fn list_units_read(
+        &self,
+        f: &crate::UnitFilter,
+    ) -> Result<Vec<crate::UnitRow>, StoreError> {
+        let d = sql::list_units(f);
+        let rows = bind_dyn(&d).fetch_all(&self.pool).await?;
+        rows.iter().map(PgTx::unit_from_row).collect()
+    }
+
     async fn live_bounds(&self) -> Result<(u64, u64), StoreError> {
         let (lo, hi): (i64, i64) = sqlx::query_as(sql::LIVE_BOUNDS)
             .fetch_one(&self.pool)

@@ -811,6 +811,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_units_read(&self, f: &UnitFilter) -> Result<Vec<UnitRow>, StoreError> {
+        let d = sql::list_units(f);
+        self.read(move |c| {
+            collect(
+                c,
+                &q(&d.sql),
+                rusqlite::params_from_iter(dyn_params(&d)),
+                unit_from_row,
+            )
+        })
+        .await
+    }
+
     async fn live_bounds(&self) -> Result<(u64, u64), StoreError> {
         self.read(|c| {
             let (lo, hi): (i64, i64) =

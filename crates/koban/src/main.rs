@@ -217,6 +217,14 @@ enum ImportCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Import station jurisdictions (管轄区域): one GeoJSON FeatureCollection of Polygon or
+    /// MultiPolygon features with `properties.station_id`. Reverse lookups then answer with
+    /// the station whose jurisdiction holds the point. Replaces earlier jurisdictions.
+    Jurisdictions {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
     /// Import stations, koban and chuzaisho from CSV
     /// (id,kind,parent_id,name_ja,name_en,pref_code,latitude,longitude,address). All rows or none.
     Stations {
@@ -389,6 +397,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             koban_roads::synth_osm(&params, &mut w)?;
             std::io::Write::flush(&mut w)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Jurisdictions { storage, file }) => {
+            import_geo(&storage, koban_service::geo::JURISDICTIONS, &[file]).await
         }
         Command::Import(ImportCommand::Boundaries { storage, files }) => {
             import_geo(&storage, koban_service::geo::BOUNDARIES, &files).await
