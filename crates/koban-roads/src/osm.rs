@@ -341,6 +341,66 @@ impl RoadGraph {
     }
 }
 
+impl RoadGraph {
+    /// Reads an OpenStreetMap PBF extract (`.osm.pbf`, the format Geofabrik and the
+    /// planet dumps come in) with the same rules as [`RoadGraph::from_osm_xml`].
+    pub fn from_osm_pbf(reader: impl std::io::Read + Send) -> Result<RoadGraph, RoadError> {
+        use osmpbf::{Element, ElementReader};
+        let mut positions: HashMap<i64, LatLon> = HashMap::new();
+        let mut report = ImportReport::default();
+        let mut kept: Vec<(Vec<i64>, f64, Direction)> = Vec::new();
+        let mut bad: Option<String> = None;
+        let mut node = |id: i64, lat: f64, lon: f64, report: &mut ImportReport| {
+            report.nodes_read += 1;
+            let p = LatLon::new(lat, lon);
+            if p.is_valid() {
+                positions.insert(id, p);
+                None
+            } else {
+                Some(format!("node {id} position out of range"))
+            }
+        };
+        ElementReader::new(reader)
+            .for_each(|element| {
+                if bad.is_some() {
+                    return;
+                }
+                match element {
+                    Element::Node(n) => bad = node(n.id(), n.lat(), n.lon(), &mut report),
+                    Element::DenseNode(n) => bad = node(n.id(), n.lat(), n.lon(), &mut report),
+                    Element::Way(w) => {
+                        report.ways_read += 1;
+                        let mut open = OpenWay {
+                            refs: w.refs().collect(),
+                            tags: WayTags::default(),
+                        };
+                        for (k, v) in w.tags() {
+                            open.tags.set(k, v.to_string());
+                        }
+                        finish_way(open, &mut report, &mut kept);
+                    }
+                    Element::Relation(_) => {}
+                }
+            })
+            .map_err(|e| RoadError::Osm(format!("PBF: {e}")))?;
+        if let Some(message) = bad {
+            return Err(RoadError::Osm(message));
+        }
+        build_graph(&positions, kept, report)
+    }
+
+    /// Reads either format, told apart by the first byte: XML starts with `<` (after any
+    /// whitespace or byte-order mark); a PBF file starts with a binary length.
+    pub fn from_osm_bytes(bytes: &[u8]) -> Result<RoadGraph, RoadError> {
+        let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'<') => RoadGraph::from_osm_xml(body),
+            Some(_) => RoadGraph::from_osm_pbf(body),
+            None => Err(RoadError::Osm("the file is empty".into())),
+        }
+    }
+}
+
 fn finish_way(w: OpenWay, report: &mut ImportReport, kept: &mut Vec<(Vec<i64>, f64, Direction)>) {
     match classify(&w.tags) {
         Verdict::NotDrivable => report.ways_not_drivable += 1,

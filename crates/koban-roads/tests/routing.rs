@@ -259,3 +259,31 @@ fn reseal(data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// The PBF reader (`.osm.pbf`, written here by libosmium from the same synthetic city as
+/// the XML, a file committed as a fixture) builds exactly the graph the XML reader builds.
+#[test]
+fn pbf_and_xml_give_the_same_graph() {
+    let mut xml = Vec::new();
+    synth_osm(&SynthParams::tokyo(12, 7), &mut xml).unwrap();
+    let from_xml = RoadGraph::from_osm_bytes(&xml).unwrap();
+    let pbf = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/synth-12-seed-7.osm.pbf"
+    ))
+    .unwrap();
+    let from_pbf = RoadGraph::from_osm_bytes(&pbf).unwrap();
+    assert_eq!(from_pbf.node_count(), from_xml.node_count());
+    assert_eq!(from_pbf.report(), from_xml.report());
+    for (s, t) in pairs(from_xml.node_count() as u32, 200, 9) {
+        assert_eq!(
+            from_pbf.dijkstra_time_ms(s, t),
+            from_xml.dijkstra_time_ms(s, t),
+            "{s} -> {t}"
+        );
+    }
+    // A truncated or garbage file is an error, not a panic.
+    assert!(RoadGraph::from_osm_bytes(&pbf[..pbf.len() / 2]).is_err());
+    assert!(RoadGraph::from_osm_bytes(b"\x00\x00\x00\x0dgarbage").is_err());
+    assert!(RoadGraph::from_osm_bytes(b"   ").is_err());
+}

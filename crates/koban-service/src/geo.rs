@@ -344,7 +344,7 @@ impl Koban {
     ) -> Result<GeoImportReport, ServiceError> {
         let sha = sha256_hex(&osm_xml);
         let index = tokio::task::spawn_blocking(move || {
-            let graph = koban_roads::RoadGraph::from_osm_xml(osm_xml.as_slice())
+            let graph = koban_roads::RoadGraph::from_osm_bytes(osm_xml.as_slice())
                 .map_err(|e| ServiceError::invalid("file", "invalid_file", e.to_string()))?;
             if graph.node_count() == 0 {
                 return Err(ServiceError::invalid(

@@ -202,8 +202,8 @@ enum ImportCommand {
         storage: StorageArgs,
         file: PathBuf,
     },
-    /// Import a road network from OpenStreetMap XML (.osm): drivable ways, one-way rules,
-    /// speeds. Builds the routing index once and stores it; replaces the earlier network.
+    /// Import a road network from OpenStreetMap data, XML (.osm) or PBF (.osm.pbf):
+    /// drivable ways, one-way rules, speeds. Builds the routing index once and stores it; replaces the earlier network.
     Roads {
         #[command(flatten)]
         storage: StorageArgs,
