@@ -202,13 +202,20 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         let cols: Vec<&str> = line.split_whitespace().collect();
         if let (Some(pw), Some(secret)) = (cols.get(1), cols.get(2)) {
             println!(
-                "A simulator moves {SIM_UNITS} patrol cars and raises a synthetic 110 call every {SIM_CALL_EVERY_S} s.\n"
+                "A simulator moves {} patrol cars and raises {} synthetic 110 calls a minute.\n",
+                args.units, args.calls_per_minute
             );
             tokio::spawn(crate::sim::run(
                 koban.clone(),
-                "simulator".into(),
-                (*pw).to_string(),
-                (*secret).to_string(),
+                crate::sim::SimLogon {
+                    user: "simulator".into(),
+                    password: (*pw).to_string(),
+                    secret: (*secret).to_string(),
+                },
+                crate::sim::SimLoad {
+                    units: args.units as usize,
+                    calls_per_minute: args.calls_per_minute,
+                },
             ));
         }
     }
@@ -218,9 +225,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
 }
 
 /// Patrol cars the simulator drives.
-pub const SIM_UNITS: usize = 24;
-/// Seconds between synthetic 110 calls.
-pub const SIM_CALL_EVERY_S: u64 = 30;
+pub const SIM_UNITS: u32 = 24;
+/// Synthetic 110 calls per minute by default.
+pub const SIM_CALLS_PER_MINUTE: u32 = 2;
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
     use std::io::Write;

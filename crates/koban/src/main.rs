@@ -266,6 +266,12 @@ struct DemoArgs {
     /// Set everything up and print the logons, but do not serve.
     #[arg(long)]
     no_serve: bool,
+    /// Patrol cars the simulator drives (a busy prefecture: 1000).
+    #[arg(long, default_value_t = demo::SIM_UNITS, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    units: u32,
+    /// Synthetic 110 calls per minute (a busy evening: 300, five a second).
+    #[arg(long, default_value_t = demo::SIM_CALLS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(0..=1200))]
+    calls_per_minute: u32,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {

@@ -10,8 +10,6 @@ use koban_service::fleet::{NewDispatchUnit, PositionReport};
 use koban_service::incidents::{NewCall, NewIncidentIn, PointIn, TransitionIn};
 use koban_service::{Koban, LoginRequest, RequestCtx, ServiceError};
 
-use crate::demo::{SIM_CALL_EVERY_S, SIM_UNITS};
-
 /// Seconds between position reports.
 const TICK_S: u64 = 5;
 /// Patrol speed, metres per tick (about 30 km/h).
@@ -90,7 +88,27 @@ async fn login(koban: &Koban, user: &str, password: &str, secret: &str) -> Optio
     None
 }
 
-pub async fn run(koban: Koban, user: String, password: String, secret: String) {
+/// The simulator's account.
+#[derive(Debug)]
+pub struct SimLogon {
+    pub user: String,
+    pub password: String,
+    pub secret: String,
+}
+
+/// How busy the simulated prefecture is.
+#[derive(Debug, Clone, Copy)]
+pub struct SimLoad {
+    pub units: usize,
+    pub calls_per_minute: u32,
+}
+
+pub async fn run(koban: Koban, logon: SimLogon, load: SimLoad) {
+    let SimLogon {
+        user,
+        password,
+        secret,
+    } = logon;
     let Some(mut token) = login(&koban, &user, &password, &secret).await else {
         tracing::error!("the simulator could not log on; no simulation");
         return;
@@ -102,8 +120,13 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
     let stations = ["st-13-marunouchi", "st-13-kojimachi"];
     let mut cars = Vec::new();
-    for i in 0..SIM_UNITS {
-        let id = format!("sim-{:02}", i + 1);
+    for i in 0..load.units {
+        // Two digits as before for small fleets, so existing demo ids stay the same.
+        let id = if load.units < 100 {
+            format!("sim-{:02}", i + 1)
+        } else {
+            format!("sim-{:04}", i + 1)
+        };
         let new = NewDispatchUnit {
             id: id.clone(),
             kind: UnitKind::PatrolCar,
@@ -136,7 +159,8 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
         "assault",
         "lost_child",
     ];
-    let mut ticks_to_call = 0u64;
+    // Calls owed, in hundredths, so that any rate per minute is honoured over time.
+    let mut calls_owed = 0u64;
     loop {
         tokio::time::sleep(Duration::from_secs(TICK_S)).await;
         let now = koban.now_us();
@@ -194,7 +218,7 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
             }
         }
         let at = koban_service::clock::rfc3339(now);
-        let reports = cars
+        let reports: Vec<PositionReport> = cars
             .iter()
             .map(|c| PositionReport {
                 unit_id: c.id.clone(),
@@ -206,7 +230,14 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
                 speed_kmh: None,
             })
             .collect();
-        if let Err(e) = koban.report_positions(&ctx, &token, reports).await {
+        let mut refused = None;
+        for batch in reports.chunks(koban_service::fleet::MAX_POSITION_BATCH) {
+            if let Err(e) = koban.report_positions(&ctx, &token, batch.to_vec()).await {
+                refused = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = refused {
             if matches!(e, ServiceError::Unauthenticated { .. }) {
                 match login(&koban, &user, &password, &secret).await {
                     Some(t) => token = t,
@@ -217,11 +248,24 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
             }
             continue;
         }
-        if ticks_to_call > 0 {
-            ticks_to_call -= 1;
-            continue;
+        calls_owed += u64::from(load.calls_per_minute) * TICK_S * 100 / 60;
+        while calls_owed >= 100 {
+            calls_owed -= 100;
+            new_call(&koban, &ctx, &token, &mut rng, &types, &mut cars).await;
         }
-        ticks_to_call = SIM_CALL_EVERY_S / TICK_S;
+    }
+}
+
+/// Raises one synthetic 110 call, makes its incident and dispatches the nearest free car.
+async fn new_call(
+    koban: &Koban,
+    ctx: &RequestCtx,
+    token: &str,
+    rng: &mut Rng,
+    types: &[&str],
+    cars: &mut [Car],
+) {
+    {
         let place = rng.point();
         let kind = types[(rng.next() * types.len() as f64) as usize % types.len()];
         let call = NewCall {
@@ -241,8 +285,8 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
             statement: "（訓練）通報内容".into(),
             type_code: Some(kind.into()),
         };
-        let Ok(call) = koban.create_call(&ctx, &token, call).await else {
-            continue;
+        let Ok(call) = koban.create_call(ctx, token, call).await else {
+            return;
         };
         let incident = NewIncidentIn {
             type_code: kind.into(),
@@ -256,14 +300,14 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
             cautions: Default::default(),
             call_ids: vec![call.call.id.clone()],
         };
-        let Ok(inc) = koban.create_incident(&ctx, &token, incident).await else {
-            continue;
+        let Ok(inc) = koban.create_incident(ctx, token, incident).await else {
+            return;
         };
         let Ok(rec) = koban
-            .recommend_units(&ctx, &token, &inc.incident.id, None)
+            .recommend_units(ctx, token, &inc.incident.id, None)
             .await
         else {
-            continue;
+            return;
         };
         let free = rec
             .recommendation
@@ -273,14 +317,14 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
         if let Some(best) = free {
             let unit_id = best.unit_id.clone();
             if koban
-                .dispatch_units(&ctx, &token, &inc.incident.id, vec![unit_id.clone()])
+                .dispatch_units(ctx, token, &inc.incident.id, vec![unit_id.clone()])
                 .await
                 .is_ok()
             {
                 let _ = koban
                     .advance_assignment(
-                        &ctx,
-                        &token,
+                        ctx,
+                        token,
                         &inc.incident.id,
                         &unit_id,
                         AssignmentStep::EnRoute,
