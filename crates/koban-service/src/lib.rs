@@ -31,6 +31,7 @@ mod error;
 pub mod fleet;
 pub mod geo;
 pub mod incidents;
+pub mod mapdata;
 pub mod messages;
 mod org;
 mod terminals;
