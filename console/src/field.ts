@@ -194,7 +194,7 @@ export function mountField(root: HTMLElement, ctx: Ctx): () => void {
       });
     }
   });
-  const inboxTimer = window.setInterval(() => void loadInbox(), 15_000);
+  const inboxTimer = window.setInterval(() => void loadInbox(), 5_000);
   return () => {
     off();
     cancelAnimationFrame(frame);
