@@ -68,6 +68,7 @@ export class KobanMap {
   private roadsBox: [number, number, number, number] | null = null;
   private boundsBox: [number, number, number, number] | null = null;
   private selected: string | null = null;
+  private fitted = false;
   private label: maplibregl.Marker | null = null;
   private unsubscribe: () => void;
   private routeLine: [number, number][] | null = null;
@@ -118,9 +119,24 @@ export class KobanMap {
     if (!this.ready) return;
     const d = this.dirty;
     this.dirty = new Set();
-    if (d.has('units')) this.src('units').setData(this.unitsData());
-    if (d.has('incidents')) this.src('incidents').setData(this.incidentsData());
+    const units = d.has('units') ? this.unitsData() : null;
+    const incidents = d.has('incidents') ? this.incidentsData() : null;
+    if (units) this.src('units').setData(units);
+    if (incidents) this.src('incidents').setData(incidents);
+    if (!this.fitted) this.fitOnce(incidents, units);
     if (d.has('incidents') || d.has('label')) this.updateLabel();
+  }
+
+  /** The first time there is something to show, frame it (a user's own prefecture). */
+  private fitOnce(incidents: FC | null, units: FC | null): void {
+    const pts = [...(incidents?.features ?? []), ...(units?.features ?? [])]
+      .map((f) => (f.geometry as GeoJSON.Point).coordinates);
+    if (pts.length === 0) return;
+    this.fitted = true;
+    const b = new maplibregl.LngLatBounds(pts[0] as [number, number], pts[0] as [number, number]);
+    for (const p of pts) b.extend(p as [number, number]);
+    this.map.fitBounds(b, { padding: 60, duration: 0, maxZoom: 15 });
+    if (this.map.getZoom() < 11) this.map.setZoom(11);
   }
 
   private src(id: string): GeoJSONSource {
@@ -133,17 +149,19 @@ export class KobanMap {
     for (const id of ['boundaries', 'roads', 'caller', 'incidents', 'units', 'route']) {
       m.addSource(id, { type: 'geojson', data: empty() });
     }
-    m.addLayer({ id: 'boundaries-fill', type: 'fill', source: 'boundaries', paint: { 'fill-color': '#14202c', 'fill-opacity': 0.35 } });
+    // Boundaries as plain lines: a fill over the whole view costs a software renderer
+    // a third of its frame rate.
     m.addLayer({
       id: 'boundaries-line',
       type: 'line',
       source: 'boundaries',
-      paint: { 'line-color': '#4a6a8a', 'line-width': 1.2, 'line-dasharray': [3, 2] },
+      paint: { 'line-color': '#5a7fa5', 'line-width': 1.5, 'line-opacity': 0.8 },
     });
     m.addLayer({
       id: 'roads-minor',
       type: 'line',
       source: 'roads',
+      minzoom: 13,
       filter: ['==', ['get', 'class'], 'minor'],
       paint: { 'line-color': '#2c3846', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 0.6, 17, 5] },
     });

@@ -161,16 +161,18 @@ class Store extends EventTarget {
         }
       }
     }
+    let moved = false;
     for (const u of units) {
       const old = this.units.get(u.id);
-      if (!old || old.status !== u.status || old.position?.at_us !== u.position?.at_us) {
-        this.units.set(u.id, u);
-        if (u.position) {
-          this.setPosition(u.id, u.position.point.lat, u.position.point.lon, undefined, u.position.at_us / 1000, false);
-        }
-        this.emit('unit', u.id);
+      this.units.set(u.id, u);
+      if (u.position && old?.position?.at_us !== u.position.at_us) {
+        this.setPosition(u.id, u.position.point.lat, u.position.point.lon, undefined, u.position.at_us / 1000, false);
+        moved = true;
       }
+      // Status changes redraw boards; a new position only moves the dot.
+      if (!old || old.status !== u.status || old.position_stale !== u.position_stale) this.emit('unit', u.id);
     }
+    if (moved) this.emit('position');
     if (opts.assignments) {
       await Promise.all(
         incidents.map(async (i) => {

@@ -73,6 +73,63 @@ fn thin(ring: &[(f64, f64)], tol: f64) -> Vec<[f64; 2]> {
     out
 }
 
+/// Joins segments that meet end to end and run on in nearly the same direction into
+/// polylines: far fewer line ends and joins for a map to tessellate than loose segments.
+fn chain(segments: &[[[f64; 2]; 2]]) -> Vec<Vec<[f64; 2]>> {
+    use std::collections::HashMap;
+    let key = |p: [f64; 2]| ((p[0] * 1e6).round() as i64, (p[1] * 1e6).round() as i64);
+    let mut at: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    for (i, s) in segments.iter().enumerate() {
+        at.entry(key(s[0])).or_default().push(i);
+        at.entry(key(s[1])).or_default().push(i);
+    }
+    let mut used = vec![false; segments.len()];
+    let dir = |a: [f64; 2], b: [f64; 2]| (b[1] - a[1]).atan2(b[0] - a[0]);
+    // Extends `line` from its last point while a straight-ahead unused segment exists.
+    let extend = |line: &mut Vec<[f64; 2]>, used: &mut Vec<bool>| {
+        while let [.., prev, last] = line.as_slice() {
+            let (prev, last) = (*prev, *last);
+            let heading = dir(prev, last);
+            let next = at.get(&key(last)).and_then(|cands| {
+                cands
+                    .iter()
+                    .filter(|&&j| !used[j])
+                    .map(|&j| {
+                        let s = segments[j];
+                        let far = if key(s[0]) == key(last) { s[1] } else { s[0] };
+                        let mut turn = (dir(last, far) - heading).abs();
+                        if turn > std::f64::consts::PI {
+                            turn = 2.0 * std::f64::consts::PI - turn;
+                        }
+                        (j, far, turn)
+                    })
+                    .filter(|&(_, _, turn)| turn < 0.6)
+                    .min_by(|a, b| a.2.total_cmp(&b.2))
+            });
+            match next {
+                Some((j, far, _)) => {
+                    used[j] = true;
+                    line.push(far);
+                }
+                None => break,
+            }
+        }
+    };
+    let mut lines = Vec::new();
+    for i in 0..segments.len() {
+        if used[i] {
+            continue;
+        }
+        used[i] = true;
+        let mut line = vec![segments[i][0], segments[i][1]];
+        extend(&mut line, &mut used);
+        line.reverse();
+        extend(&mut line, &mut used);
+        lines.push(line);
+    }
+    lines
+}
+
 impl Koban {
     /// Municipality boundaries meeting `bbox`, as a GeoJSON FeatureCollection of
     /// polygons (properties `code`, `name`, `prefecture`), thinned to the box's scale.
@@ -172,7 +229,7 @@ impl Koban {
                 json!({
                     "type": "Feature",
                     "properties": {"class": class, "oneway": oneway},
-                    "geometry": {"type": "MultiLineString", "coordinates": g},
+                    "geometry": {"type": "MultiLineString", "coordinates": chain(g)},
                 })
             })
             .collect();
@@ -198,6 +255,20 @@ mod tests {
         assert!(parse_bbox("x,2,3,4", 1.0).is_err());
         assert!(parse_bbox("130,30,140,40", 1.0).is_err());
         assert!(parse_bbox("NaN,30,140,40", 100.0).is_err());
+    }
+
+    #[test]
+    fn straight_segments_chain_into_one_line() {
+        let segs = [
+            [[0.0, 0.0], [1.0, 0.0]],
+            [[1.0, 0.0], [2.0, 0.0]],
+            [[1.0, 0.0], [1.0, 1.0]],
+            [[3.0, 0.0], [2.0, 0.0]],
+        ];
+        let lines = chain(&segs);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.iter().map(Vec::len).max(), Some(4));
+        assert_eq!(lines.iter().map(Vec::len).sum::<usize>(), 6);
     }
 
     #[test]
