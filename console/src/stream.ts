@@ -62,7 +62,7 @@ export class EventStream {
       ws.send(JSON.stringify(auth));
     };
     ws.onmessage = (m) => {
-      let msg: { type: string; head?: number; code?: string } & Partial<StreamEvent>;
+      let msg: { type: string; head?: number; code?: string; complete?: boolean } & Partial<StreamEvent>;
       try {
         msg = JSON.parse(String(m.data));
       } catch {
@@ -76,8 +76,9 @@ export class EventStream {
         this.backoffMs = 500;
         this.stopPolling();
         this.setState('live');
-        // Without a resume point, what happened before must be read once.
-        if (!resumed) void store.refresh({ assignments: true }).catch(() => undefined);
+        // Without a resume point (or when the server could not replay everything missed),
+        // what happened before must be read once.
+        if (!resumed || msg.complete === false) void store.refresh({ assignments: true }).catch(() => undefined);
       } else if (msg.type === 'event' && typeof msg.seq === 'number') {
         if (this.lastSeq !== null && msg.seq <= this.lastSeq) return;
         this.lastSeq = msg.seq;

@@ -631,6 +631,19 @@ pub async fn set_unit_status(
     ))
 }
 
+pub async fn unit_emergency(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    Path(id): Path<String>,
+    ApiJson(at): ApiJson<koban_service::fleet::EmergencyIn>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.koban.unit_emergency(&ctx, &t, &id, at).await?),
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendQuery {

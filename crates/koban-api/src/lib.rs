@@ -24,6 +24,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 mod handlers;
+mod live;
 pub mod openapi;
 pub mod ratelimit;
 
@@ -153,7 +154,9 @@ fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLoo
         )
         .route("/units/positions", post(h::report_positions))
         .route("/units/{id}/status", put(h::set_unit_status))
-        .route("/incidents/{id}/calls/{call_id}", put(h::link_call));
+        .route("/incidents/{id}/calls/{call_id}", put(h::link_call))
+        .route("/units/{id}/emergency", post(h::unit_emergency))
+        .route("/events", get(live::events));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

@@ -44,9 +44,18 @@ pub struct EventDraft {
     pub detail: serde_json::Map<String, serde_json::Value>,
     pub client_addr: Option<String>,
     pub request_id: Option<String>,
+    /// Live events the action publishes if it commits. They are not part of the audit
+    /// record; they ride along so that [`crate::Koban::conclude`] writes them in the same
+    /// transaction, after the audit event, or drops them with a refused action.
+    pub live: Vec<crate::live::LiveDraft>,
 }
 
 impl EventDraft {
+    /// Publishes a live event if the action commits.
+    pub fn publish(&mut self, draft: crate::live::LiveDraft) -> &mut Self {
+        self.live.push(draft);
+        self
+    }
     /// Sets the object the event is about.
     pub fn object(&mut self, kind: &str, id: impl Into<String>) -> &mut Self {
         self.object_type = Some(kind.to_string());

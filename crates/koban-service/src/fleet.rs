@@ -12,6 +12,7 @@ use koban_org::UnitKind as OrgKind;
 use koban_store::DispatchUnitRow;
 use serde::{Deserialize, Serialize};
 
+use crate::live::{LiveDraft, kinds};
 use crate::{Actor, Koban, RequestCtx, ServiceError};
 
 /// Most position reports accepted in one batch.
@@ -60,6 +61,52 @@ pub struct PositionReport {
     pub lon: f64,
     /// When the fix was taken (RFC 3339).
     pub at: String,
+    /// Direction of travel, degrees clockwise from north, when the terminal knows it.
+    #[serde(default)]
+    pub heading_deg: Option<f64>,
+    /// Ground speed, when the terminal knows it.
+    #[serde(default)]
+    pub speed_kmh: Option<f64>,
+}
+
+/// A position as the live stream shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PositionEvent {
+    pub unit_id: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Reported, or else the bearing from the previous fix when the unit moved.
+    pub heading_deg: Option<f64>,
+    pub speed_kmh: Option<f64>,
+    pub reported_at: String,
+}
+
+/// Where the emergency button was pressed, if the terminal knows.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyIn {
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+/// An emergency alert as the live stream shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmergencyEvent {
+    pub unit_id: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub at: String,
+    /// The account that pressed it.
+    pub by: String,
+}
+
+/// Initial bearing from `a` to `b`, degrees clockwise from north.
+fn bearing_deg(a: LatLon, b: LatLon) -> f64 {
+    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dl = (b.lon - a.lon).to_radians();
+    let y = dl.sin() * la2.cos();
+    let x = la1.cos() * la2.sin() - la1.sin() * la2.cos() * dl.cos();
+    (y.atan2(x).to_degrees() + 360.0) % 360.0
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -187,7 +234,9 @@ impl Koban {
                     other => other.into(),
                 })?;
             ev.scope_pref = Some(pref.as_str());
-            Ok(view(unit, pref, now))
+            let v = view(unit, pref, now);
+            ev.publish(LiveDraft::of(kinds::UNIT_UPDATED, Some(pref), &v)?);
+            Ok(v)
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -237,6 +286,7 @@ impl Koban {
             let now = self.now_us();
             let mut seen = HashSet::new();
             let mut updated: Vec<(Unit, koban_org::PrefCode)> = Vec::new();
+            let mut positions: Vec<(koban_org::PrefCode, PositionEvent)> = Vec::new();
             for (i, rep) in reports.iter().enumerate() {
                 let f = |name: &str| format!("positions[{i}].{name}");
                 if !rep.lat.is_finite()
@@ -283,7 +333,33 @@ impl Koban {
                         }
                     },
                 };
+                if let Some(h) = rep.heading_deg {
+                    if !h.is_finite() || !(0.0..=360.0).contains(&h) {
+                        return Err(ServiceError::invalid(
+                            f("heading_deg"),
+                            "out_of_range",
+                            "0 to 360 degrees",
+                        ));
+                    }
+                }
+                if let Some(v) = rep.speed_kmh {
+                    if !v.is_finite() || !(0.0..=1_000.0).contains(&v) {
+                        return Err(ServiceError::invalid(
+                            f("speed_kmh"),
+                            "out_of_range",
+                            "0 to 1,000 km/h",
+                        ));
+                    }
+                }
+                let here = LatLon {
+                    lat: rep.lat,
+                    lon: rep.lon,
+                };
+                let mut heading = rep.heading_deg;
                 if let Some(p) = unit.position {
+                    if heading.is_none() && koban_dispatch::geo::haversine_m(p.point, here) > 5.0 {
+                        heading = Some(bearing_deg(p.point, here));
+                    }
                     if at == p.at_us {
                         return Err(ServiceError::invalid(
                             f("at"),
@@ -300,12 +376,20 @@ impl Koban {
                     }
                 }
                 unit.position = Some(Position {
-                    point: LatLon {
-                        lat: rep.lat,
-                        lon: rep.lon,
-                    },
+                    point: here,
                     at_us: at,
                 });
+                positions.push((
+                    pref,
+                    PositionEvent {
+                        unit_id: unit.id.clone(),
+                        lat: here.lat,
+                        lon: here.lon,
+                        heading_deg: heading,
+                        speed_kmh: rep.speed_kmh,
+                        reported_at: crate::clock::rfc3339(at),
+                    },
+                ));
                 updated.push((unit, pref));
             }
             for (unit, pref) in &updated {
@@ -314,6 +398,9 @@ impl Koban {
             }
             ev.detail("reports", reports.len());
             ev.detail("units", updated.len());
+            for (pref, p) in &positions {
+                ev.publish(LiveDraft::of(kinds::UNIT_POSITION, Some(*pref), p)?);
+            }
             Ok(PositionsAccepted {
                 accepted: reports.len(),
             })
@@ -343,7 +430,66 @@ impl Koban {
             let now = self.now_us();
             tx.update_dispatch_unit(&unit_row(&unit, row.pref_code, now)?)
                 .await?;
-            Ok(view(unit, row.pref_code, now))
+            let v = view(unit, row.pref_code, now);
+            ev.publish(LiveDraft::of(kinds::UNIT_UPDATED, Some(row.pref_code), &v)?);
+            Ok(v)
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// The emergency button on a unit's terminal: an officer needs help now. Recorded and
+    /// pushed to every dispatcher watching the unit's prefecture.
+    pub async fn unit_emergency(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        at: EmergencyIn,
+    ) -> Result<EmergencyEvent, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "unit.emergency");
+        ev.object("dispatch_unit", id);
+        let r = async {
+            actor.require(Action::UnitReport)?;
+            let row = visible_unit(&mut *tx, &actor, id).await?;
+            ev.scope_pref = Some(row.pref_code.as_str());
+            let point = match (at.lat, at.lon) {
+                (Some(lat), Some(lon)) => {
+                    let p = crate::incidents::check_point(
+                        "lat",
+                        crate::incidents::PointIn {
+                            lat,
+                            lon,
+                            radius_m: 0.0,
+                        },
+                    )?;
+                    Some(p.point)
+                }
+                (None, None) => unit_of(&row)?.position.map(|p| p.point),
+                _ => {
+                    return Err(ServiceError::invalid(
+                        if at.lat.is_none() { "lat" } else { "lon" },
+                        "required",
+                        "give both lat and lon, or neither",
+                    ));
+                }
+            };
+            let e = EmergencyEvent {
+                unit_id: row.id.clone(),
+                lat: point.map(|p| p.lat),
+                lon: point.map(|p| p.lon),
+                at: crate::clock::rfc3339(self.now_us()),
+                by: actor.user.username.clone(),
+            };
+            ev.detail("lat", e.lat);
+            ev.detail("lon", e.lon);
+            ev.publish(LiveDraft::of(
+                kinds::UNIT_EMERGENCY,
+                Some(row.pref_code),
+                &e,
+            )?);
+            Ok(e)
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -585,6 +731,17 @@ impl Koban {
                     .await?;
                 tx.update_dispatch_unit(&unit_row(&unit, urow.pref_code, now)?)
                     .await?;
+                let av = assignment_view(&id, &a);
+                ev.publish(LiveDraft::of(
+                    kinds::ASSIGNMENT_UPDATED,
+                    Some(row.pref_code),
+                    &av,
+                )?);
+                ev.publish(LiveDraft::of(
+                    kinds::UNIT_UPDATED,
+                    Some(urow.pref_code),
+                    &view(unit, urow.pref_code, now),
+                )?);
                 follow_incident(
                     self,
                     &mut incident,
@@ -592,7 +749,7 @@ impl Koban {
                     now,
                     &actor.user.id,
                 )?;
-                out.push(assignment_view(&id, &a));
+                out.push(av);
             }
             tx.update_incident(&crate::incidents::to_row(
                 &incident,
@@ -602,6 +759,11 @@ impl Koban {
             )?)
             .await?;
             ev.detail("units", unit_ids.clone());
+            ev.publish(LiveDraft::of(
+                kinds::INCIDENT_UPDATED,
+                Some(row.pref_code),
+                &crate::incidents::IncidentView::of(incident, row.pref_code),
+            )?);
             Ok(out)
         }
         .await;
@@ -671,7 +833,23 @@ impl Koban {
             .await?;
             ev.detail("unit_id", unit_id);
             ev.detail("step", step.as_str());
-            Ok(assignment_view(&arow.id, &a))
+            let av = assignment_view(&arow.id, &a);
+            ev.publish(LiveDraft::of(
+                kinds::ASSIGNMENT_UPDATED,
+                Some(row.pref_code),
+                &av,
+            )?);
+            ev.publish(LiveDraft::of(
+                kinds::UNIT_UPDATED,
+                Some(urow.pref_code),
+                &view(unit, urow.pref_code, now),
+            )?);
+            ev.publish(LiveDraft::of(
+                kinds::INCIDENT_UPDATED,
+                Some(row.pref_code),
+                &crate::incidents::IncidentView::of(incident, row.pref_code),
+            )?);
+            Ok(av)
         }
         .await;
         self.conclude(tx, ev, r).await

@@ -10,6 +10,7 @@ use koban_org::PrefCode;
 use koban_store::{CallRow, IncidentFilter, IncidentRow, MAX_PAGE_ROWS, Tx};
 use serde::{Deserialize, Serialize};
 
+use crate::live::{LiveDraft, kinds};
 use crate::{Actor, Koban, RequestCtx, ServiceError, check_id, check_text, new_id};
 
 /// Longest free text of a call or incident.
@@ -120,7 +121,7 @@ pub struct IncidentView {
 }
 
 impl IncidentView {
-    fn of(incident: Incident, pref: PrefCode) -> Self {
+    pub(crate) fn of(incident: Incident, pref: PrefCode) -> Self {
         IncidentView {
             state: incident.state(),
             disposition: incident.disposition().map(str::to_string),
@@ -424,7 +425,9 @@ impl Koban {
             ev.scope_pref = Some(pref.as_str());
             ev.detail("type_code", incident.type_code.clone());
             ev.detail("priority", incident.priority);
-            Ok(IncidentView::of(incident, pref))
+            let view = IncidentView::of(incident, pref);
+            ev.publish(LiveDraft::of(kinds::INCIDENT_CREATED, Some(pref), &view)?);
+            Ok(view)
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -510,7 +513,13 @@ impl Koban {
             ev.detail("to", incident.state().as_str());
             tx.update_incident(&to_row(&incident, row.pref_code, row.created_at_us, now)?)
                 .await?;
-            Ok(IncidentView::of(incident, row.pref_code))
+            let view = IncidentView::of(incident, row.pref_code);
+            ev.publish(LiveDraft::of(
+                kinds::INCIDENT_UPDATED,
+                Some(row.pref_code),
+                &view,
+            )?);
+            Ok(view)
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -549,7 +558,13 @@ impl Koban {
                 self.now_us(),
             )?)
             .await?;
-            Ok(IncidentView::of(incident, row.pref_code))
+            let view = IncidentView::of(incident, row.pref_code);
+            ev.publish(LiveDraft::of(
+                kinds::INCIDENT_UPDATED,
+                Some(row.pref_code),
+                &view,
+            )?);
+            Ok(view)
         }
         .await;
         self.conclude(tx, ev, r).await

@@ -31,6 +31,7 @@ mod error;
 pub mod fleet;
 pub mod geo;
 pub mod incidents;
+pub mod live;
 pub mod mapdata;
 pub mod messages;
 mod org;
@@ -207,6 +208,7 @@ struct Inner {
     config: Config,
     geo: geo::SharedGeo,
     secrets: koban_auth::sealed::SecretBox,
+    live: live::LiveHub,
 }
 
 impl Koban {
@@ -240,6 +242,7 @@ impl Koban {
                 config,
                 geo: Default::default(),
                 secrets,
+                live: Default::default(),
             }),
         };
         app.bootstrap().await?;
@@ -313,11 +316,30 @@ impl Koban {
         match outcome {
             Ok(value) => {
                 ev.result = "success".into();
-                self.inner.audit.append(&mut *tx, ev, self.now_us()).await?;
+                let live = std::mem::take(&mut ev.live);
+                if live.len() > live::MAX_EVENTS_PER_CHANGE {
+                    return Err(ServiceError::Internal(format!(
+                        "a change published {} live events",
+                        live.len()
+                    )));
+                }
+                let now = self.now_us();
+                self.inner.audit.append(&mut *tx, ev, now).await?;
+                // After the audit append: its head lock orders concurrent writers, so the
+                // live sequence increases in commit order.
+                let published = !live.is_empty();
+                if published {
+                    let rows: Vec<_> = live.into_iter().map(live::LiveDraft::into_new).collect();
+                    tx.append_live_events(&rows, now).await?;
+                }
                 tx.commit().await?;
+                if published {
+                    self.inner.live.nudge();
+                }
                 Ok(value)
             }
             Err(err) => {
+                ev.live.clear();
                 let Some(result) = err.audit_result() else {
                     return Err(err);
                 };

@@ -8,6 +8,7 @@ use koban_store::{MessageRow, ReceiptRow};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
+use crate::live::{LiveDraft, kinds};
 use crate::{Koban, RequestCtx, ServiceError, check_id, new_id};
 
 /// Largest image accepted, in bytes (before base64).
@@ -77,6 +78,18 @@ fn message_view(m: &MessageRow, receipts: Vec<ReceiptView>) -> MessageView {
         image_base64: m.image.as_ref().map(|b| data_encoding::BASE64.encode(b)),
         receipts,
     }
+}
+
+/// A message event: the image itself stays out of the stream (up to 2 MiB each); the
+/// subscriber fetches it with the message when it wants to show it.
+fn live_draft(
+    kind: &'static str,
+    pref: koban_org::PrefCode,
+    view: &MessageView,
+) -> Result<LiveDraft, ServiceError> {
+    let mut slim = view.clone();
+    slim.image_base64 = None;
+    LiveDraft::of(kind, Some(pref), &slim)
 }
 
 /// The image's type from its first bytes; anything but JPEG and PNG is refused.
@@ -249,7 +262,9 @@ impl Koban {
                     read_at: None,
                 })
                 .collect();
-            Ok(message_view(&row, receipts))
+            let view = message_view(&row, receipts);
+            ev.publish(live_draft(kinds::MESSAGE_CREATED, pref, &view)?);
+            Ok(view)
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -279,6 +294,18 @@ impl Koban {
                 if rcpt.delivered_at_us.is_none() {
                     tx.mark_receipt(&m.id, unit_id, now, false).await?;
                     rcpt.delivered_at_us = Some(now);
+                    // The sender watches delivery live.
+                    let all = tx
+                        .receipts_of_message(&m.id)
+                        .await?
+                        .iter()
+                        .map(receipt_view)
+                        .collect();
+                    ev.publish(live_draft(
+                        kinds::MESSAGE_UPDATED,
+                        m.pref_code,
+                        &message_view(&m, all),
+                    )?);
                 }
                 out.push(message_view(&m, vec![receipt_view(&rcpt)]));
             }
@@ -320,7 +347,9 @@ impl Koban {
                 .iter()
                 .map(receipt_view)
                 .collect();
-            Ok(message_view(&m, receipts))
+            let view = message_view(&m, receipts);
+            ev.publish(live_draft(kinds::MESSAGE_UPDATED, m.pref_code, &view)?);
+            Ok(view)
         }
         .await;
         self.conclude(tx, ev, r).await

@@ -305,6 +305,29 @@ pub struct MessageRow {
     pub image: Option<Vec<u8>>,
 }
 
+/// A live event to append; the store gives it the next sequence number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewLiveEvent {
+    /// e.g. `incident.updated`.
+    pub kind: String,
+    /// The prefecture whose data it shows (subscribers are filtered by it).
+    pub pref_code: Option<PrefCode>,
+    /// JSON of the object as the API shows it.
+    pub data: String,
+}
+
+/// A stored live event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveEventRow {
+    pub seq: u64,
+    pub at_us: i64,
+    pub kind: String,
+    pub pref_code: Option<PrefCode>,
+    pub data: String,
+    /// When it was handed to the event bus; `None` while it waits in the outbox.
+    pub published_at_us: Option<i64>,
+}
+
 /// One addressed unit's receipt of a message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReceiptRow {
@@ -388,6 +411,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn peek_user(&self, by: UserKey<'_>) -> Result<Option<UserRow>, StoreError>;
     /// The stored parts of a reference dataset, in order (empty if never imported).
     async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError>;
+
+    /// Live events with `seq > after`, oldest first.
+    async fn live_events_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<LiveEventRow>, StoreError>;
+    /// The oldest and newest live event kept (0, 0 when there are none).
+    async fn live_bounds(&self) -> Result<(u64, u64), StoreError>;
+    /// Live events not yet handed to the event bus, oldest first.
+    async fn live_outbox(&self, limit: u32) -> Result<Vec<LiveEventRow>, StoreError>;
     /// Closes the pool, waiting for connections to finish.
     async fn close(&self);
 }
@@ -526,6 +560,21 @@ pub trait Tx: Send {
     // Reference data.
     /// Replaces every part of a dataset with `parts`.
     async fn replace_dataset(&mut self, kind: &str, parts: &[Dataset]) -> Result<(), StoreError>;
+
+    // Live events.
+    /// Appends events with the next dense sequence numbers and returns the last one. Call
+    /// it after the audit event is appended: the audit head lock then orders concurrent
+    /// writers, so sequence numbers increase in commit order.
+    async fn append_live_events(
+        &mut self,
+        events: &[NewLiveEvent],
+        at_us: i64,
+    ) -> Result<u64, StoreError>;
+    /// Marks every outbox event up to `seq` as handed to the event bus.
+    async fn mark_live_published(&mut self, up_to_seq: u64, at_us: i64) -> Result<u64, StoreError>;
+    /// Deletes events older than `before_us` (only published ones unless `all`), always
+    /// keeping the newest so that numbering continues.
+    async fn prune_live_events(&mut self, before_us: i64, all: bool) -> Result<u64, StoreError>;
 }
 
 /// Connects to the database named by `url`: `sqlite://PATH` or `postgres://…`, runs the

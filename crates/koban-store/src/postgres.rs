@@ -836,6 +836,49 @@ impl crate::Tx for PgTx {
         Ok(())
     }
 
+    async fn append_live_events(
+        &mut self,
+        events: &[crate::NewLiveEvent],
+        at_us: i64,
+    ) -> Result<u64, StoreError> {
+        let (mut seq,): (i64,) = sqlx::query_as(sql::LIVE_LAST_SEQ)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        for e in events {
+            seq += 1;
+            sqlx::query(sql::INSERT_LIVE_EVENT)
+                .bind(seq)
+                .bind(at_us)
+                .bind(&e.kind)
+                .bind(e.pref_code.map(|p| p.as_str()))
+                .bind(&e.data)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        crate::u64_of(seq, "seq")
+    }
+
+    async fn mark_live_published(&mut self, up_to_seq: u64, at_us: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(sql::MARK_LIVE_PUBLISHED)
+            .bind(at_us)
+            .bind(crate::i64_of(up_to_seq, "seq")?)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn prune_live_events(&mut self, before_us: i64, all: bool) -> Result<u64, StoreError> {
+        let r = sqlx::query(sql::PRUNE_LIVE_EVENTS)
+            .bind(before_us)
+            .bind(all)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(r.rows_affected())
+    }
+
     async fn get_message(&mut self, id: &str) -> Result<Option<crate::MessageRow>, StoreError> {
         let row = sqlx::query(sql::MESSAGE_BY_ID)
             .bind(id)
@@ -1093,6 +1136,34 @@ impl Store for PgStore {
         row.as_ref().map(PgTx::user_from_row).transpose()
     }
 
+    async fn live_events_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::LiveEventRow>, StoreError> {
+        let rows = sqlx::query(sql::LIVE_EVENTS_AFTER)
+            .bind(crate::i64_of(after, "after")?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(live_from_row).collect()
+    }
+
+    async fn live_bounds(&self) -> Result<(u64, u64), StoreError> {
+        let (lo, hi): (i64, i64) = sqlx::query_as(sql::LIVE_BOUNDS)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((crate::u64_of(lo, "seq")?, crate::u64_of(hi, "seq")?))
+    }
+
+    async fn live_outbox(&self, limit: u32) -> Result<Vec<crate::LiveEventRow>, StoreError> {
+        let rows = sqlx::query(sql::LIVE_OUTBOX)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(live_from_row).collect()
+    }
+
     async fn load_dataset(&self, kind: &str) -> Result<Vec<crate::Dataset>, StoreError> {
         use sqlx::Row;
         let rows = sqlx::query(sql::DATASET_PARTS)
@@ -1247,6 +1318,19 @@ fn message_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::MessageRow, Stor
         lon: r.try_get("lon")?,
         image_type: r.try_get("image_type")?,
         image: r.try_get("image")?,
+    })
+}
+
+fn live_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::LiveEventRow, StoreError> {
+    use sqlx::Row;
+    let pref: Option<String> = r.try_get(3)?;
+    Ok(crate::LiveEventRow {
+        seq: crate::u64_of(r.try_get(0)?, "seq")?,
+        at_us: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        pref_code: crate::pref_opt(pref)?,
+        data: r.try_get(4)?,
+        published_at_us: r.try_get(5)?,
     })
 }
 

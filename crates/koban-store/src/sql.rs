@@ -299,3 +299,20 @@ pub(crate) fn list_dispatch_units(prefs: Option<&[PrefCode]>) -> Dyn {
     q.bind(" LIMIT ", Param::Int(i64::from(MAX_DISPATCH_UNITS)));
     q
 }
+
+pub(crate) const LIVE_LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM live_events";
+
+pub(crate) const INSERT_LIVE_EVENT: &str =
+    "INSERT INTO live_events (seq, at_us, kind, pref_code, data) VALUES ($1, $2, $3, $4, $5)";
+
+pub(crate) const LIVE_EVENTS_AFTER: &str = "SELECT seq, at_us, kind, pref_code, data, published_at_us FROM live_events WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+pub(crate) const LIVE_BOUNDS: &str =
+    "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM live_events";
+
+pub(crate) const LIVE_OUTBOX: &str = "SELECT seq, at_us, kind, pref_code, data, published_at_us FROM live_events WHERE published_at_us IS NULL ORDER BY seq LIMIT $1";
+
+pub(crate) const MARK_LIVE_PUBLISHED: &str =
+    "UPDATE live_events SET published_at_us = $1 WHERE seq <= $2 AND published_at_us IS NULL";
+
+pub(crate) const PRUNE_LIVE_EVENTS: &str = "DELETE FROM live_events WHERE at_us < $1 AND seq < (SELECT MAX(seq) FROM live_events) AND ($2 OR published_at_us IS NOT NULL)";

@@ -91,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "messages",
         include_str!("../migrations/sqlite/0006_messages.sql"),
     ),
+    (
+        7,
+        "live events",
+        include_str!("../migrations/sqlite/0007_live_events.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -551,6 +556,18 @@ fn message_from_row(r: &Row<'_>) -> Result<crate::MessageRow, StoreError> {
     })
 }
 
+fn live_from_row(r: &Row<'_>) -> Result<crate::LiveEventRow, StoreError> {
+    let pref: Option<String> = r.get(3)?;
+    Ok(crate::LiveEventRow {
+        seq: u64_of(r.get(0)?, "seq")?,
+        at_us: r.get(1)?,
+        kind: r.get(2)?,
+        pref_code: crate::pref_opt(pref)?,
+        data: r.get(4)?,
+        published_at_us: r.get(5)?,
+    })
+}
+
 fn receipt_from_row(r: &Row<'_>) -> Result<crate::ReceiptRow, StoreError> {
     Ok(crate::ReceiptRow {
         message_id: r.get("message_id")?,
@@ -775,6 +792,44 @@ impl Store for SqliteStore {
         let kind = kind.to_string();
         self.read(move |c| collect(c, &q(sql::DATASET_PARTS), [kind], dataset_from_row))
             .await
+    }
+
+    async fn live_events_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::LiveEventRow>, StoreError> {
+        let after = i64_of(after, "after")?;
+        self.read(move |c| {
+            collect(
+                c,
+                &q(sql::LIVE_EVENTS_AFTER),
+                params![after, i64::from(limit)],
+                live_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn live_bounds(&self) -> Result<(u64, u64), StoreError> {
+        self.read(|c| {
+            let (lo, hi): (i64, i64) =
+                c.query_row(sql::LIVE_BOUNDS, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((u64_of(lo, "seq")?, u64_of(hi, "seq")?))
+        })
+        .await
+    }
+
+    async fn live_outbox(&self, limit: u32) -> Result<Vec<crate::LiveEventRow>, StoreError> {
+        self.read(move |c| {
+            collect(
+                c,
+                &q(sql::LIVE_OUTBOX),
+                params![i64::from(limit)],
+                live_from_row,
+            )
+        })
+        .await
     }
 
     async fn close(&self) {
@@ -1417,6 +1472,43 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn append_live_events(
+        &mut self,
+        events: &[crate::NewLiveEvent],
+        at_us: i64,
+    ) -> Result<u64, StoreError> {
+        let conn = self.c()?;
+        let mut seq: i64 = conn.query_row(sql::LIVE_LAST_SEQ, [], |r| r.get(0))?;
+        for e in events {
+            seq += 1;
+            exec(
+                conn,
+                &q(sql::INSERT_LIVE_EVENT),
+                params![seq, at_us, e.kind, e.pref_code.map(|p| p.as_str()), e.data],
+            )?;
+        }
+        u64_of(seq, "seq")
+    }
+
+    async fn mark_live_published(&mut self, up_to_seq: u64, at_us: i64) -> Result<u64, StoreError> {
+        let up_to = i64_of(up_to_seq, "seq")?;
+        let n = exec(
+            self.c()?,
+            &q(sql::MARK_LIVE_PUBLISHED),
+            params![at_us, up_to],
+        )?;
+        Ok(n as u64)
+    }
+
+    async fn prune_live_events(&mut self, before_us: i64, all: bool) -> Result<u64, StoreError> {
+        let n = exec(
+            self.c()?,
+            &q(sql::PRUNE_LIVE_EVENTS),
+            params![before_us, all],
+        )?;
+        Ok(n as u64)
+    }
+
     async fn get_message(&mut self, id: &str) -> Result<Option<crate::MessageRow>, StoreError> {
         one(self.c()?, &q(sql::MESSAGE_BY_ID), [id], message_from_row)
     }
@@ -1511,12 +1603,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6],
+            vec![1, 2, 3, 4, 5, 6, 7],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {

@@ -212,6 +212,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             ));
         }
     }
+    crate::start_live(&koban, &crate::LiveArgs::default());
     crate::serve(koban, &args.listen, None).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -109,6 +109,24 @@ struct ServeArgs {
     /// PEM private key.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// How live events reach this instance's subscribers.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// NATS server carrying live events between instances that share a PostgreSQL
+    /// database, e.g. nats://127.0.0.1:4222. Without it, one instance serves alone.
+    #[arg(long, env = "KOBAN_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// JetStream stream of this deployment (every instance on one database uses the same).
+    #[arg(long, env = "KOBAN_NATS_STREAM", default_value = "KOBAN")]
+    pub nats_stream: String,
+    /// How often the event table is re-read without a nudge, in milliseconds (the safety
+    /// net when the bus is down).
+    #[arg(long, default_value_t = 1000)]
+    pub events_poll_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,6 +307,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 (Some(cert), Some(key)) => Some(koban_api::TlsFiles { cert, key }),
                 _ => None,
             };
+            start_live(&koban, &args.live);
             serve(koban, &args.listen, tls).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -473,6 +492,50 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+impl Default for LiveArgs {
+    fn default() -> Self {
+        LiveArgs {
+            nats_url: None,
+            nats_stream: "KOBAN".into(),
+            events_poll_ms: 1000,
+        }
+    }
+}
+
+/// Starts the live event feeder and, with a NATS URL, the outbox relay and the bus
+/// consumer. A NATS server that is down at start is retried in the background: events wait
+/// in the outbox meanwhile, and this instance's own subscribers are served from the table.
+pub fn start_live(koban: &Koban, args: &LiveArgs) {
+    let remote = args.nats_url.as_ref().map(|url| {
+        let cfg = koban_bus::BusConfig::new(url.clone(), args.nats_stream.clone());
+        let (to_hub, from_bus) = koban_bus::channel();
+        let store = koban.store().clone();
+        let commits = koban.live().commits();
+        tokio::spawn(async move {
+            let bus = loop {
+                match koban_bus::Bus::connect(cfg.clone()).await {
+                    Ok(bus) => break bus,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event bus unavailable; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                }
+            };
+            tracing::info!(url = %cfg.url, stream = %cfg.stream, "event bus connected");
+            tokio::spawn(bus.clone().run_relay(store, commits));
+            bus.run_consumer(to_hub).await;
+        });
+        from_bus
+    });
+    let config = koban_service::live::FeederConfig {
+        poll_ms: args.events_poll_ms,
+        bus: remote.is_some(),
+        ..Default::default()
+    };
+    let k = koban.clone();
+    tokio::spawn(async move { k.run_live_feeder(remote, config).await });
 }
 
 pub async fn serve(koban: Koban, listen: &str, tls: Option<koban_api::TlsFiles>) -> Result<()> {

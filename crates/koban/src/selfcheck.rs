@@ -21,6 +21,9 @@ pub struct SelfcheckArgs {
     nats: Option<String>,
 }
 
+/// An outbox event older than this means the relay to the bus is stuck.
+const OUTBOX_STUCK_S: i64 = 60;
+
 /// Time allowed to reach the event bus.
 const BUS_TIMEOUT_MS: u64 = 3000;
 
@@ -141,6 +144,24 @@ pub async fn run(args: SelfcheckArgs) -> Result<ExitCode> {
             Err(e) => r.line(Some(false), "event bus", &e),
         },
         None => r.line(None, "event bus", "not configured (--nats host:port)"),
+    }
+    // The outbox: with a bus, events older than a minute still waiting mean the relay is
+    // stuck (other instances' consoles are not seeing them live).
+    match (store.live_bounds().await, store.live_outbox(1).await) {
+        (Ok((oldest, head)), Ok(waiting)) => {
+            let now = koban_service::Clock::now_us(&koban_service::SystemClock);
+            let stuck_s = waiting.first().map(|e| (now - e.at_us) / 1_000_000);
+            let detail = format!(
+                "events {oldest}..{head} kept{}",
+                match stuck_s {
+                    Some(s) => format!("; outbox waiting since {s} s"),
+                    None => "; outbox empty".into(),
+                }
+            );
+            let bad = args.nats.is_some() && stuck_s.is_some_and(|s| s > OUTBOX_STUCK_S);
+            r.line(Some(!bad), "live events", &detail);
+        }
+        (Err(e), _) | (_, Err(e)) => r.line(Some(false), "live events", &e.to_string()),
     }
     store.close().await;
     println!("{} fault(s)", r.faults);

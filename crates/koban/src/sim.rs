@@ -201,6 +201,9 @@ pub async fn run(koban: Koban, user: String, password: String, secret: String) {
                 lat: c.pos.0,
                 lon: c.pos.1,
                 at: at.clone(),
+                // The server derives the heading from the previous fix.
+                heading_deg: None,
+                speed_kmh: None,
             })
             .collect();
         if let Err(e) = koban.report_positions(&ctx, &token, reports).await {

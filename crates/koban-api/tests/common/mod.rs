@@ -92,6 +92,13 @@ impl Server {
         let koban = Koban::open(store, data.path(), clock.clone(), Config::default())
             .await
             .unwrap();
+        // The live event feeder, as `koban serve` runs it on a single instance.
+        let feeder = koban.clone();
+        tokio::spawn(async move {
+            feeder
+                .run_live_feeder(None, koban_service::live::FeederConfig::default())
+                .await
+        });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = koban_api::router(koban.clone(), limit);
