@@ -55,13 +55,21 @@ export function totp(secret, ms = Date.now()) {
   return { code: String((hm.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0'), step };
 }
 
-const usedSteps = new Map();
+// Codes used, shared by the scripts of one run (each code works once per account).
+const usedFile = path.join(ARTIFACTS, '.totp-used.json');
 /** A fresh code: each code works once per account, so wait for the next step if needed. */
 export async function freshCode(user) {
   for (;;) {
     const { code, step } = totp(user.secret);
-    if (usedSteps.get(user.username) !== step) {
-      usedSteps.set(user.username, step);
+    let used = {};
+    try {
+      used = JSON.parse(fs.readFileSync(usedFile, 'utf8'));
+    } catch {
+      used = {};
+    }
+    if (used[user.username] !== step) {
+      used[user.username] = step;
+      fs.writeFileSync(usedFile, JSON.stringify(used));
       return code;
     }
     await new Promise((r) => setTimeout(r, 30000 - (Date.now() % 30000) + 50));
