@@ -10,6 +10,8 @@ import { store } from './store';
 import type { Incident } from './types';
 
 type FC = GeoJSON.FeatureCollection;
+/** Least time between two redraws of the unit layer. */
+const UNIT_REDRAW_MS = 400;
 const empty = (): FC => ({ type: 'FeatureCollection', features: [] });
 
 const STATUS_COLOURS: Record<string, string> = {
@@ -69,6 +71,8 @@ export class KobanMap {
   private boundsBox: [number, number, number, number] | null = null;
   private selected: string | null = null;
   private fitted = false;
+  private lastUnitsFlush = 0;
+  private unitsTimer = 0;
   private label: maplibregl.Marker | null = null;
   private unsubscribe: () => void;
   private routeLine: [number, number][] | null = null;
@@ -106,6 +110,7 @@ export class KobanMap {
     this.unsubscribe();
     this.resizer.disconnect();
     cancelAnimationFrame(this.frame);
+    clearTimeout(this.unitsTimer);
     this.map.remove();
   }
 
@@ -119,7 +124,19 @@ export class KobanMap {
     if (!this.ready) return;
     const d = this.dirty;
     this.dirty = new Set();
-    const units = d.has('units') ? this.unitsData() : null;
+    // Unit positions arrive continuously; re-indexing a thousand points every frame would
+    // eat the frame budget while panning, so they are redrawn at most every 400 ms.
+    let units: FC | null = null;
+    if (d.has('units')) {
+      const wait = this.lastUnitsFlush + UNIT_REDRAW_MS - performance.now();
+      if (wait > 0) {
+        this.dirty.add('units');
+        if (!this.unitsTimer) this.unitsTimer = window.setTimeout(() => { this.unitsTimer = 0; this.mark('units'); }, wait);
+      } else {
+        this.lastUnitsFlush = performance.now();
+        units = this.unitsData();
+      }
+    }
     const incidents = d.has('incidents') ? this.incidentsData() : null;
     if (units) this.src('units').setData(units);
     if (incidents) this.src('incidents').setData(incidents);
