@@ -418,10 +418,6 @@ pub async fn audit_consistency(
     ))
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found()
-}
-
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -20,6 +20,7 @@ use koban_service::Koban;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub mod console;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -44,6 +45,8 @@ pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub struct AppState {
     pub koban: Koban,
     pub limiter: Arc<ratelimit::Limiter>,
+    /// The browser console's files, when this binary carries them.
+    pub console: Option<console::StaticLookup>,
 }
 
 /// The request id, generated per request, echoed in `x-request-id` and recorded in the
@@ -63,10 +66,24 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 
 /// Builds the router.
 pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
+    build(koban, rate_limit, None)
+}
+
+/// Builds the router, serving the browser console's files outside `/api/v1`.
+pub fn router_with_console(
+    koban: Koban,
+    rate_limit: RateLimit,
+    console: console::StaticLookup,
+) -> Router {
+    build(koban, rate_limit, Some(console))
+}
+
+fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLookup>) -> Router {
     use handlers as h;
     let state = AppState {
         koban,
         limiter: Arc::new(ratelimit::Limiter::new(rate_limit)),
+        console,
     };
     let api = Router::new()
         .route("/openapi.json", get(h::openapi))
@@ -104,6 +121,8 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         .route("/geo/suggest", get(h::suggest))
         .route("/geo/reverse", get(h::reverse))
         .route("/geo/route", get(h::route))
+        .route("/geo/boundaries", get(console::boundaries))
+        .route("/geo/roads", get(console::roads))
         .route("/calls", post(h::create_call))
         .route("/incident-types", get(h::incident_types))
         .route(
@@ -142,7 +161,7 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))
         .nest("/api/v1", api)
-        .fallback(h::not_found)
+        .fallback(console::fallback)
         .method_not_allowed_fallback(h::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

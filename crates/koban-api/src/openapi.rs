@@ -298,6 +298,22 @@ pub const OPERATIONS: &[Operation] = &[
         &["from_lat!", "from_lon!", "to_lat!", "to_lon!"],
     ),
     op(
+        "get",
+        "/geo/boundaries",
+        "Municipality boundaries in a bounding box (min_lon,min_lat,max_lon,max_lat), as GeoJSON polygons",
+        "geo",
+        None,
+        &["bbox!"],
+    ),
+    op(
+        "get",
+        "/geo/roads",
+        "Road network segments in a bounding box (at most 0.6 degrees a side), as GeoJSON lines",
+        "geo",
+        None,
+        &["bbox!"],
+    ),
+    op(
         "post",
         "/calls",
         "Record a 110 call; answers with likely duplicate incidents",

@@ -247,6 +247,24 @@ impl MunicipalityIndex {
         &self.munis
     }
 
+    /// Every polygon whose bounding box meets `bbox` (`[min_lon, min_lat, max_lon,
+    /// max_lat]`), with its municipality and rings (`(lon, lat)`, outer ring first), for
+    /// drawing boundaries on a map.
+    pub fn polygons_in_bbox(
+        &self,
+        bbox: [f64; 4],
+    ) -> impl Iterator<Item = (&Municipality, &[Vec<(f64, f64)>])> + '_ {
+        self.areas
+            .iter()
+            .filter(move |a| {
+                a.bbox[0] <= bbox[2]
+                    && a.bbox[2] >= bbox[0]
+                    && a.bbox[1] <= bbox[3]
+                    && a.bbox[3] >= bbox[1]
+            })
+            .map(|a| (&self.munis[a.muni as usize], a.rings.as_slice()))
+    }
+
     /// The municipality containing `p`, or `None` (sea, outside the data, unassigned land).
     pub fn lookup(&self, p: GeoPoint) -> Option<Municipality> {
         self.lookup_ref(p).cloned()

@@ -247,6 +247,11 @@ impl Koban {
         self.geo_snapshot().roads
     }
 
+    /// The loaded municipality boundaries, if any.
+    pub(crate) fn municipality_index(&self) -> Option<Arc<MunicipalityIndex>> {
+        self.geo_snapshot().municipalities
+    }
+
     fn geo_snapshot(&self) -> GeoState {
         self.geo().read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -408,7 +413,7 @@ impl Koban {
     }
 
     /// Checks the session and the role for a reference-data lookup.
-    async fn geo_caller(&self, token: &str) -> Result<crate::Actor, ServiceError> {
+    pub(crate) async fn geo_caller(&self, token: &str) -> Result<crate::Actor, ServiceError> {
         let (tx, actor) = self.begin_as(token).await?;
         tx.commit().await?;
         actor.require(Action::GeoRead)?;

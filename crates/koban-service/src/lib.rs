@@ -32,6 +32,7 @@ pub mod fleet;
 pub mod geo;
 pub mod incidents;
 pub mod live;
+pub mod mapdata;
 pub mod messages;
 mod org;
 mod terminals;

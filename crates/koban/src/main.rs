@@ -566,10 +566,30 @@ pub async fn serve(koban: Koban, listen: &str, tls: Option<koban_api::TlsFiles>)
     }
     tracing::info!(%addr, database = %koban.store().backend(), "koban serving");
     println!("koban listening on {scheme}://{addr}");
-    let app = koban_api::router(koban.clone(), koban_api::RateLimit::default());
+    if koban_console::is_built() {
+        println!("console at {scheme}://{addr}/");
+    } else {
+        tracing::warn!(
+            why = koban_console::not_built(),
+            "this binary carries no console"
+        );
+    }
+    let app = koban_api::router_with_console(
+        koban.clone(),
+        koban_api::RateLimit::default(),
+        console_file,
+    );
     koban_api::serve(listener, app, tls, shutdown_signal()).await?;
     koban.store().close().await;
     Ok(())
+}
+
+/// The browser console's files, embedded at build time.
+fn console_file(path: &str) -> Option<koban_api::console::StaticFile> {
+    koban_console::file(path).map(|f| koban_api::console::StaticFile {
+        bytes: f.bytes,
+        content_type: f.content_type,
+    })
 }
 
 async fn shutdown_signal() {
