@@ -23,6 +23,8 @@ pub enum BenchCommand {
     Screen(ScreenBench),
     /// Road routing on a synthetic city: index build, query time against plain Dijkstra.
     Roads(RoadsBench),
+    /// 110 intake through the HTTP API at a fixed rate, with the live stream watched.
+    Intake(crate::bench_intake::IntakeBench),
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +87,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Names(b) => names(b),
         BenchCommand::Screen(b) => screen(b),
         BenchCommand::Roads(b) => roads(b),
+        BenchCommand::Intake(b) => crate::bench_intake::run(b).await,
     }
 }
 

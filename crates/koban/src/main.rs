@@ -13,6 +13,7 @@ use koban_service::{AccountChange, Config, Koban, NewUser, SystemClock};
 use koban_store::{SqliteSync, Store};
 
 mod bench;
+mod bench_intake;
 mod demo;
 mod names;
 mod selfcheck;

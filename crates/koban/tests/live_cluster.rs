@@ -108,8 +108,16 @@ fn start_koban(data: &Path, db: &str, key: &Path, nats_port: u16, stream: &str) 
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    reader.read_line(&mut line).unwrap();
+    // Keep draining: a closed pipe would make the server's next line of output fail.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
     let base = line
         .trim()
         .strip_prefix("koban listening on ")
