@@ -572,6 +572,126 @@ impl ContractionHierarchy {
     }
 }
 
+/// The forward upward search spaces of many sources (a fleet of units), kept in buckets by
+/// node, so that routing every source to one target costs one backward search from the
+/// target plus a scan of the buckets it settles — the many-to-one half of the bucket
+/// algorithm for many-to-many CH queries (Knopp et al., 2007). Sources are inserted and
+/// removed one at a time, so a unit that moves costs one upward search, not a rebuild.
+#[derive(Debug, Default, Clone)]
+pub struct SourceBuckets {
+    /// Rank of a node → (source slot, time ms, length m) of every source reaching it.
+    buckets: std::collections::HashMap<u32, Vec<(u32, u32, f32)>>,
+    /// Slot → the ranks its entries sit under (to remove it again); `None` when free.
+    spaces: Vec<Option<Vec<u32>>>,
+    free: Vec<u32>,
+}
+
+impl SourceBuckets {
+    /// Slots in use.
+    pub fn len(&self) -> usize {
+        self.spaces.len() - self.free.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bucket entries held (memory is about 12 bytes each).
+    pub fn entries(&self) -> usize {
+        self.buckets.values().map(Vec::len).sum()
+    }
+    /// Removes a source; its slot may be reused.
+    pub fn remove(&mut self, slot: u32) {
+        let Some(space) = self.spaces.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        for r in space {
+            if let Some(b) = self.buckets.get_mut(&r) {
+                b.retain(|e| e.0 != slot);
+                if b.is_empty() {
+                    self.buckets.remove(&r);
+                }
+            }
+        }
+        self.free.push(slot);
+    }
+}
+
+impl ContractionHierarchy {
+    /// Adds a source given by its seeds `(node, time_ms, length_m)` and returns its slot,
+    /// or `None` when a seed names a node the hierarchy lacks.
+    pub fn bucket_insert(
+        &self,
+        scratch: &mut QueryScratch,
+        b: &mut SourceBuckets,
+        seeds: &[(u32, u32, f32)],
+    ) -> Option<u32> {
+        scratch.prepare(self.node_count());
+        let fwd = &mut scratch.fwd;
+        for &(v, t, l) in seeds {
+            fwd.seed(*self.rank.get(v as usize)?, t, l);
+        }
+        let mut settled = Vec::new();
+        while fwd.min_key().is_some() {
+            if let Some(x) = fwd.step(&self.fwd_first, &self.fwd, &self.bwd_first, &self.bwd) {
+                settled.push(x);
+            }
+        }
+        let slot = match b.free.pop() {
+            Some(s) => s,
+            None => {
+                b.spaces.push(None);
+                (b.spaces.len() - 1) as u32
+            }
+        };
+        let mut space = Vec::with_capacity(settled.len());
+        for (r, d, l) in settled {
+            b.buckets.entry(r).or_default().push((slot, d, l));
+            space.push(r);
+        }
+        b.spaces[slot as usize] = Some(space);
+        Some(slot)
+    }
+
+    /// Routes from every source in `b` to the target; the result is indexed by slot.
+    pub fn many_to_one_buckets(
+        &self,
+        scratch: &mut QueryScratch,
+        b: &SourceBuckets,
+        target: &[(u32, u32, f32)],
+    ) -> Vec<Option<Route>> {
+        let mut best = vec![(INF, 0.0f32); b.spaces.len()];
+        scratch.prepare(self.node_count());
+        let bwd = &mut scratch.bwd;
+        for &(v, t, l) in target {
+            match self.rank.get(v as usize) {
+                Some(&r) => bwd.seed(r, t, l),
+                None => return vec![None; b.spaces.len()],
+            }
+        }
+        while bwd.min_key().is_some() {
+            if let Some((r, d, l)) =
+                bwd.step(&self.bwd_first, &self.bwd, &self.fwd_first, &self.fwd)
+                && let Some(entries) = b.buckets.get(&r)
+            {
+                for &(slot, df, lf) in entries {
+                    let total = df.saturating_add(d);
+                    let slot_best = &mut best[slot as usize];
+                    if total < slot_best.0 {
+                        *slot_best = (total, lf + l);
+                    }
+                }
+            }
+        }
+        best.into_iter()
+            .map(|(t, l)| {
+                (t != INF).then(|| Route {
+                    time_ms: u64::from(t),
+                    distance_m: f64::from(l),
+                })
+            })
+            .collect()
+    }
+}
+
 /// One direction of a query.
 #[derive(Debug, Default, Clone)]
 struct Side {

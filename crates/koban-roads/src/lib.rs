@@ -26,7 +26,7 @@ mod router;
 mod snap;
 mod synth;
 
-pub use ch::{ContractionHierarchy, QueryScratch, Route};
+pub use ch::{ContractionHierarchy, QueryScratch, Route, SourceBuckets};
 pub use graph::{GraphArc, RoadGraph};
 pub use osm::{ImportReport, default_speed_kmh, parse_maxspeed_kmh};
 pub use router::{NoRoute, Router, Travel};

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use crate::bytes::{ByteReader, put_u64, seal, unseal};
-use crate::ch::{ContractionHierarchy, QueryScratch};
+use crate::ch::{ContractionHierarchy, QueryScratch, SourceBuckets};
 use crate::graph::RoadGraph;
 use crate::snap::{Segment, Snap, SnapIndex};
 use crate::{LatLon, RoadError};
@@ -13,6 +13,9 @@ const ROUTER_VERSION: u32 = 1;
 /// Scratch buffers kept for reuse; more than the number of threads that query at once
 /// would only hold memory.
 const MAX_POOLED_SCRATCH: usize = 16;
+/// Units whose search spaces the fleet index keeps; beyond it the index starts afresh
+/// (a prefecture has a few thousand units; this only bounds memory against misuse).
+pub const MAX_FLEET_UNITS: usize = 50_000;
 /// A snapped position this close to a segment's end is at that intersection, and may
 /// leave or be reached along any road there, not only along the snapped segment's
 /// allowed direction.
@@ -53,7 +56,20 @@ pub struct Router {
     ch: ContractionHierarchy,
     snap: SnapIndex,
     pool: Mutex<Vec<QueryScratch>>,
+    fleet: Mutex<Fleet>,
 }
+
+/// The fleet index: each unit's bucket slot with the seeds it was built from, so a unit
+/// that has not moved is not searched again.
+#[derive(Debug, Default)]
+struct Fleet {
+    buckets: SourceBuckets,
+    /// Unit id → (bucket slot, the seeds the slot was searched from).
+    units: std::collections::HashMap<String, (u32, Seeds)>,
+}
+
+/// Where a search starts: `(node, time_ms, length_m)` per seed.
+type Seeds = Vec<(u32, u32, f32)>;
 
 /// Seeds `(node, time_ms, length_m)` for leaving a snapped position.
 fn source_seeds(s: &Snap, seg: &Segment) -> Vec<(u32, u32, f32)> {
@@ -148,6 +164,7 @@ impl Router {
             ch,
             snap,
             pool: Mutex::new(Vec::new()),
+            fleet: Mutex::new(Fleet::default()),
         }
     }
 
@@ -258,6 +275,86 @@ impl Router {
             .map(|(s, route)| {
                 let (fs, fseg) = s.as_ref().ok_or(NoRoute::FromOffNetwork)?;
                 let mut best = route.map(|r| (r.time_ms, r.distance_m));
+                if let Some((t, l)) = same_segment(fs, &ts, fseg)
+                    && best.is_none_or(|(bt, _)| u64::from(t) < bt)
+                {
+                    best = Some((u64::from(t), f64::from(l)));
+                }
+                let (time_ms, distance_m) = best.ok_or(NoRoute::Unreachable)?;
+                Ok(Travel {
+                    time_s: time_ms as f64 / 1000.0,
+                    distance_m,
+                    snap_from_m: fs.distance_m,
+                    snap_to_m: ts.distance_m,
+                })
+            })
+            .collect()
+    }
+
+    /// Travel from each unit `(id, position)` to one position (the incident), like
+    /// [`Router::travel_many_to_one`], but through the fleet index: a unit's upward search
+    /// is kept between calls and redone only when the unit has moved to another place on
+    /// the network, and each call costs one backward search plus a bucket scan. This is
+    /// what makes ranking thousands of units per incident take milliseconds.
+    pub fn travel_fleet_to_one(
+        &self,
+        units: &[(&str, LatLon)],
+        incident: LatLon,
+    ) -> Vec<Result<Travel, NoRoute>> {
+        let Some((ts, tseg)) = self.snapped(incident) else {
+            return vec![Err(NoRoute::ToOffNetwork); units.len()];
+        };
+        let snapped: Vec<Option<(Snap, Segment)>> =
+            units.iter().map(|&(_, p)| self.snapped(p)).collect();
+        let (slots, routes) = self.with_scratch(|scratch| {
+            let mut fleet = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
+            if fleet.units.len() + units.len() > MAX_FLEET_UNITS {
+                *fleet = Fleet::default();
+            }
+            let mut slots = Vec::with_capacity(units.len());
+            for (&(id, _), s) in units.iter().zip(&snapped) {
+                let Some((s, seg)) = s else {
+                    slots.push(None);
+                    continue;
+                };
+                let seeds = source_seeds(s, seg);
+                let Fleet {
+                    buckets,
+                    units: known,
+                } = &mut *fleet;
+                let slot = match known.get(id) {
+                    Some((slot, old)) if *old == seeds => Some(*slot),
+                    other => {
+                        if let Some((slot, _)) = other {
+                            buckets.remove(*slot);
+                        }
+                        let slot = self.ch.bucket_insert(scratch, buckets, &seeds);
+                        match slot {
+                            Some(slot) => {
+                                known.insert(id.to_string(), (slot, seeds));
+                            }
+                            None => {
+                                known.remove(id);
+                            }
+                        }
+                        slot
+                    }
+                };
+                slots.push(slot);
+            }
+            let routes =
+                self.ch
+                    .many_to_one_buckets(scratch, &fleet.buckets, &target_seeds(&ts, &tseg));
+            (slots, routes)
+        });
+        snapped
+            .iter()
+            .zip(slots)
+            .map(|(s, slot)| {
+                let (fs, fseg) = s.as_ref().ok_or(NoRoute::FromOffNetwork)?;
+                let mut best = slot
+                    .and_then(|k| routes.get(k as usize).copied().flatten())
+                    .map(|r| (r.time_ms, r.distance_m));
                 if let Some((t, l)) = same_segment(fs, &ts, fseg)
                     && best.is_none_or(|(bt, _)| u64::from(t) < bt)
                 {

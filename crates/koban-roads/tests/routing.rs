@@ -287,3 +287,53 @@ fn pbf_and_xml_give_the_same_graph() {
     assert!(RoadGraph::from_osm_bytes(b"\x00\x00\x00\x0dgarbage").is_err());
     assert!(RoadGraph::from_osm_bytes(b"   ").is_err());
 }
+
+/// The fleet index answers exactly what one point-to-point route per unit answers, for
+/// many incidents, while units move, leave the network and come back.
+#[test]
+fn fleet_index_equals_point_to_point_while_units_move() {
+    let mut xml = Vec::new();
+    synth_osm(&SynthParams::tokyo(20, 5), &mut xml).unwrap();
+    let router = Router::build(RoadGraph::from_osm_xml(xml.as_slice()).unwrap());
+    let g = router.graph();
+    let n = g.node_count() as u32;
+    let mut rnd = pairs(n, 400, 77).into_iter();
+    let mut pos = |k: u32| {
+        let (a, b) = rnd.next().unwrap();
+        let (pa, pb) = (g.coord(a).unwrap(), g.coord(b).unwrap());
+        // Somewhere between two nodes, so snapping lands mid-segment too.
+        let f = f64::from(k % 7) / 7.0;
+        LatLon::new(
+            pa.lat + (pb.lat - pa.lat) * f * 0.01,
+            pa.lon + (pb.lon - pa.lon) * f * 0.01,
+        )
+    };
+    let ids: Vec<String> = (0..30).map(|i| format!("u{i}")).collect();
+    let mut units: Vec<LatLon> = (0..30).map(&mut pos).collect();
+    for round in 0..12u32 {
+        // A third of the fleet moves each round; one unit is off the network.
+        for (i, u) in units.iter_mut().enumerate() {
+            if (i as u32 + round) % 3 == 0 {
+                *u = pos(i as u32 + round);
+            }
+        }
+        units[round as usize] = LatLon::new(36.5, 138.0);
+        let incident = pos(round);
+        let fleet: Vec<(&str, LatLon)> = ids
+            .iter()
+            .map(String::as_str)
+            .zip(units.iter().copied())
+            .collect();
+        let got = router.travel_fleet_to_one(&fleet, incident);
+        for (u, r) in units.iter().zip(&got) {
+            let want = router.try_travel(*u, incident);
+            match (r, &want) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.time_s, b.time_s, "round {round}");
+                    assert!((a.distance_m - b.distance_m).abs() < 0.5, "round {round}");
+                }
+                _ => assert_eq!(r, &want, "round {round}"),
+            }
+        }
+    }
+}

@@ -542,17 +542,42 @@ impl Koban {
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             let (model, recommendation) = match self.road_router() {
                 Some(router) => {
-                    let road = |from: LatLon, to: LatLon| {
-                        router
-                            .travel(
-                                koban_roads::LatLon::new(from.lat, from.lon),
-                                koban_roads::LatLon::new(to.lat, to.lon),
-                            )
-                            .map(|t| TravelEstimate {
-                                seconds: t.time_s,
-                                distance_m: t.distance_m,
-                                method: EstimateMethod::Road,
+                    // Every unit with a position to the incident in one fleet query (one
+                    // backward search and a bucket scan), then looked up per unit.
+                    let to = incident.location.point;
+                    let placed: Vec<(&str, koban_roads::LatLon)> = units
+                        .iter()
+                        .filter_map(|u| {
+                            let p = u.position?.point;
+                            Some((u.id.as_str(), koban_roads::LatLon::new(p.lat, p.lon)))
+                        })
+                        .collect();
+                    let travels = router
+                        .travel_fleet_to_one(&placed, koban_roads::LatLon::new(to.lat, to.lon));
+                    let by_position: std::collections::HashMap<(u64, u64), koban_roads::Travel> =
+                        placed
+                            .iter()
+                            .zip(travels)
+                            .filter_map(|((_, p), t)| {
+                                Some(((p.lat.to_bits(), p.lon.to_bits()), t.ok()?))
                             })
+                            .collect();
+                    let road = move |from: LatLon, dest: LatLon| {
+                        let t = if dest == to {
+                            by_position
+                                .get(&(from.lat.to_bits(), from.lon.to_bits()))
+                                .copied()
+                        } else {
+                            router.travel(
+                                koban_roads::LatLon::new(from.lat, from.lon),
+                                koban_roads::LatLon::new(dest.lat, dest.lon),
+                            )
+                        };
+                        t.map(|t| TravelEstimate {
+                            seconds: t.time_s,
+                            distance_m: t.distance_m,
+                            method: EstimateMethod::Road,
+                        })
                     };
                     ("road", koban_dispatch::recommend(&request, &units, road))
                 }

@@ -25,6 +25,8 @@ pub enum BenchCommand {
     Roads(RoadsBench),
     /// 110 intake through the HTTP API at a fixed rate, with the live stream watched.
     Intake(crate::bench_intake::IntakeBench),
+    /// Ranking a large fleet for one incident by road time, against plain Dijkstra.
+    Recommend(crate::bench_recommend::RecommendBench),
 }
 
 #[derive(Args, Debug)]
@@ -88,6 +90,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Screen(b) => screen(b),
         BenchCommand::Roads(b) => roads(b),
         BenchCommand::Intake(b) => crate::bench_intake::run(b).await,
+        BenchCommand::Recommend(b) => crate::bench_recommend::run(b),
     }
 }
 
