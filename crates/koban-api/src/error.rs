@@ -14,6 +14,10 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub lines: Vec<LineProblem>,
+    /// Every schema violation of a refused EIDO document.
+    pub violations: Vec<koban_eido::Violation>,
+    /// Whether more violations may exist than are listed.
+    pub violations_truncated: bool,
     pub retry_after_s: Option<u64>,
 }
 
@@ -30,6 +34,10 @@ struct Inner<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     lines: &'a [LineProblem],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    violations: &'a [koban_eido::Violation],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    violations_truncated: bool,
 }
 
 impl ApiError {
@@ -40,6 +48,8 @@ impl ApiError {
             message: message.into(),
             field: None,
             lines: Vec::new(),
+            violations: Vec::new(),
+            violations_truncated: false,
             retry_after_s: None,
         }
     }
@@ -62,6 +72,8 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 field: self.field.as_deref(),
                 lines: &self.lines,
+                violations: &self.violations,
+                violations_truncated: self.violations_truncated,
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -110,6 +122,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidLines(lines) => {
                 let mut err = ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_lines", msg);
                 err.lines = lines;
+                err
+            }
+            ServiceError::InvalidEido(invalid) => {
+                // The first violation names the field, as for any invalid request; the
+                // whole list lets the sender fix its document in one go.
+                let mut err = ApiError::new(S::UNPROCESSABLE_ENTITY, "eido_invalid", msg);
+                err.field = invalid.violations.first().map(|v| v.pointer.clone());
+                err.violations = invalid.violations;
+                err.violations_truncated = invalid.truncated;
                 err
             }
             ServiceError::Conflict { code, message } => ApiError::new(S::CONFLICT, code, message),

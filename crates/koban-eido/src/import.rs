@@ -170,11 +170,7 @@ pub fn import(
         .into_iter()
         .flatten()
     {
-        if let Some(note) = r
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(&notes)
-        {
+        if let Some(note) = r.get("$ref").and_then(Value::as_str).and_then(&notes) {
             if let Some(text) = note.get("notesActionComments").and_then(Value::as_str) {
                 parts.push(html_to_text(text));
             }
