@@ -315,3 +315,29 @@ async fn field_officers_cannot_import(s: &Server) {
     );
 }
 both!(field_officers_cannot_import);
+
+/// Without a schema, import answers 503 `eido_schema_unavailable` and export still works.
+async fn without_a_schema_import_is_unavailable(s: &Server) {
+    let (td, id) = tokyo_incident(s).await;
+    // A second instance over the same store, configured without a schema.
+    let bare = koban_service::Koban::open(
+        s.koban.store().clone(),
+        s.data.path(),
+        s.clock.clone(),
+        koban_service::Config::default(),
+    )
+    .await
+    .unwrap();
+    let ctx = koban_service::RequestCtx::default();
+    let doc = bare.export_eido(&ctx, &td, &id).await.unwrap();
+    assert_eq!(doc["incidentComponent"]["internalIncidentId"], id.as_str());
+    let tk = kanagawa(s).await;
+    let err = bare.import_eido(&ctx, &tk, doc).await.unwrap_err();
+    let api = koban_api::ApiError::from(err);
+    assert_eq!(
+        (api.status.as_u16(), api.code),
+        (503, "eido_schema_unavailable")
+    );
+    assert_eq!(incident_count(s, &tk).await, 0);
+}
+both!(without_a_schema_import_is_unavailable);
