@@ -14,10 +14,9 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub lines: Vec<LineProblem>,
-    /// Every schema violation of a refused EIDO document.
-    pub violations: Vec<koban_eido::Violation>,
-    /// Whether more violations may exist than are listed.
-    pub violations_truncated: bool,
+    /// Every schema violation of a refused EIDO document (boxed: rare, and every result
+    /// of every handler carries this type).
+    pub eido: Option<Box<koban_eido::Invalid>>,
     pub retry_after_s: Option<u64>,
 }
 
@@ -48,8 +47,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             lines: Vec::new(),
-            violations: Vec::new(),
-            violations_truncated: false,
+            eido: None,
             retry_after_s: None,
         }
     }
@@ -72,8 +70,8 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 field: self.field.as_deref(),
                 lines: &self.lines,
-                violations: &self.violations,
-                violations_truncated: self.violations_truncated,
+                violations: self.eido.as_deref().map_or(&[], |i| &i.violations[..]),
+                violations_truncated: self.eido.as_deref().is_some_and(|i| i.truncated),
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -129,8 +127,7 @@ impl From<ServiceError> for ApiError {
                 // whole list lets the sender fix its document in one go.
                 let mut err = ApiError::new(S::UNPROCESSABLE_ENTITY, "eido_invalid", msg);
                 err.field = invalid.violations.first().map(|v| v.pointer.clone());
-                err.violations = invalid.violations;
-                err.violations_truncated = invalid.truncated;
+                err.eido = Some(Box::new(invalid));
                 err
             }
             ServiceError::Conflict { code, message } => ApiError::new(S::CONFLICT, code, message),
