@@ -14,6 +14,9 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub lines: Vec<LineProblem>,
+    /// Every schema violation of a refused EIDO document (boxed: rare, and every result
+    /// of every handler carries this type).
+    pub eido: Option<Box<koban_eido::Invalid>>,
     pub retry_after_s: Option<u64>,
 }
 
@@ -30,6 +33,10 @@ struct Inner<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     lines: &'a [LineProblem],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    violations: &'a [koban_eido::Violation],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    violations_truncated: bool,
 }
 
 impl ApiError {
@@ -40,6 +47,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             lines: Vec::new(),
+            eido: None,
             retry_after_s: None,
         }
     }
@@ -62,6 +70,8 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 field: self.field.as_deref(),
                 lines: &self.lines,
+                violations: self.eido.as_deref().map_or(&[], |i| &i.violations[..]),
+                violations_truncated: self.eido.as_deref().is_some_and(|i| i.truncated),
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -110,6 +120,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidLines(lines) => {
                 let mut err = ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_lines", msg);
                 err.lines = lines;
+                err
+            }
+            ServiceError::InvalidEido(invalid) => {
+                // The first violation names the field, as for any invalid request; the
+                // whole list lets the sender fix its document in one go.
+                let mut err = ApiError::new(S::UNPROCESSABLE_ENTITY, "eido_invalid", msg);
+                err.field = invalid.violations.first().map(|v| v.pointer.clone());
+                err.eido = Some(Box::new(invalid));
                 err
             }
             ServiceError::Conflict { code, message } => ApiError::new(S::CONFLICT, code, message),

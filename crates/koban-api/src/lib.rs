@@ -21,6 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod console;
+mod eido_handlers;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -35,6 +36,9 @@ pub use ratelimit::RateLimit;
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 /// Largest CSV upload (station lists).
 pub const MAX_IMPORT_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest EIDO document accepted: another agency's incident with many calls, units and
+/// notes is far larger than an ordinary request.
+pub const MAX_EIDO_BODY_BYTES: usize = 1024 * 1024;
 /// Largest message body (a 2 MiB image travels base64-encoded).
 pub const MAX_MESSAGE_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Longest any request may take before the server gives up on it.
@@ -156,7 +160,12 @@ fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLoo
         .route("/units/{id}/status", put(h::set_unit_status))
         .route("/incidents/{id}/calls/{call_id}", put(h::link_call))
         .route("/units/{id}/emergency", post(h::unit_emergency))
-        .route("/events", get(live::events));
+        .route("/events", get(live::events))
+        .route("/incidents/{id}/eido", get(eido_handlers::export_eido))
+        .route(
+            "/eido",
+            post(eido_handlers::import_eido).layer(DefaultBodyLimit::max(MAX_EIDO_BODY_BYTES)),
+        );
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

@@ -489,6 +489,22 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         &[],
     ),
+    op(
+        "get",
+        "/incidents/{id}/eido",
+        "The incident as a NENA EIDO document (calls, assigned units, notes)",
+        "dispatch",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/eido",
+        "Import another agency's NENA EIDO document as an incident (or update the one imported before); 422 eido_invalid lists every schema violation",
+        "dispatch",
+        Some("EidoDocument"),
+        &[],
+    ),
 ];
 
 fn error_responses(auth: bool) -> Value {
@@ -577,6 +593,7 @@ pub fn document() -> Value {
                 "UserPatch": s(json!({"display_name": string, "unit_id": string, "roles": roles, "allow_concurrent": {"type": "boolean"}}), &[]),
                 "NewCall": s(json!({"caller_number": string, "received_at": string, "answered_at": string, "caller_location": {"type": "object"}, "language": string, "statement": string, "type_code": string}), &["statement"]),
                 "NewIncident": s(json!({"type_code": string, "priority": {"type": "integer", "minimum": 1, "maximum": 5}, "location": {"type": "object"}, "narrative": string, "cautions": {"type": "object"}, "call_ids": {"type": "array", "items": string}}), &["type_code", "location"]),
+                "EidoDocument": {"type": "object", "description": "A NENA EIDO document (root EmergencyIncidentDataObjectType of the NENA EIDO OpenAPI schema)"},
                 "Transition": s(json!({"command": {"type": "string", "enum": ["dispatch", "arrive_on_scene", "clear", "close", "cancel", "reopen"]}, "disposition": string, "note": string}), &["command"]),
                 "NewDispatchUnit": s(json!({"id": string, "kind": {"type": "string", "enum": ["patrol_car", "motorcycle", "foot_patrol", "aircraft", "boat"]}, "capabilities": {"type": "array", "items": string}, "crew_count": {"type": "integer"}, "home_station_id": string, "status": string}), &["id", "kind", "crew_count", "home_station_id"]),
                 "PositionBatch": s(json!({"positions": {"type": "array", "items": {"type": "object", "properties": {"unit_id": string, "lat": {"type": "number"}, "lon": {"type": "number"}, "at": string, "heading_deg": {"type": "number"}, "speed_kmh": {"type": "number"}}}}}), &["positions"]),

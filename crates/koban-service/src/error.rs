@@ -33,6 +33,9 @@ pub enum ServiceError {
     /// Several lines of an uploaded file are invalid; nothing was stored.
     #[error("{} line(s) of the file are invalid; nothing was stored", .0.len())]
     InvalidLines(Vec<LineProblem>),
+    /// An EIDO document fails the schema; every violation found is listed.
+    #[error("the EIDO document does not validate against the schema: {}", .0.violations.first().map(|v| v.to_string()).unwrap_or_default())]
+    InvalidEido(koban_eido::Invalid),
     /// The request conflicts with stored state (a duplicate, or a state that forbids it).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -78,6 +81,7 @@ impl ServiceError {
             ServiceError::NotFound { .. } => Some("not_found"),
             ServiceError::Invalid { .. }
             | ServiceError::InvalidLines(_)
+            | ServiceError::InvalidEido(_)
             | ServiceError::Conflict { .. } => Some("invalid"),
             ServiceError::InvalidCredentials
             | ServiceError::AccountLocked

@@ -141,7 +141,7 @@ fn unit_row(
     })
 }
 
-fn unit_of(row: &DispatchUnitRow) -> Result<Unit, ServiceError> {
+pub(crate) fn unit_of(row: &DispatchUnitRow) -> Result<Unit, ServiceError> {
     serde_json::from_str(&row.doc)
         .map_err(|e| ServiceError::Internal(format!("stored unit {}: {e}", row.id)))
 }
@@ -653,7 +653,7 @@ fn assignment_row(
     })
 }
 
-fn assignment_of(
+pub(crate) fn assignment_of(
     row: &koban_store::AssignmentRow,
 ) -> Result<koban_dispatch::Assignment, ServiceError> {
     serde_json::from_str(&row.doc)

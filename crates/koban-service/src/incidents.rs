@@ -160,7 +160,7 @@ pub(crate) fn check_point(field: &str, p: PointIn) -> Result<UncertainLocation, 
     })
 }
 
-fn dispatch_error(field: &str, e: koban_dispatch::DispatchError) -> ServiceError {
+pub(crate) fn dispatch_error(field: &str, e: koban_dispatch::DispatchError) -> ServiceError {
     match e.code() {
         "illegal_transition" | "disposition_required" | "unknown_disposition" => {
             ServiceError::Conflict {
@@ -173,7 +173,7 @@ fn dispatch_error(field: &str, e: koban_dispatch::DispatchError) -> ServiceError
 }
 
 /// The prefecture a command-room user records calls for.
-fn home_pref(actor: &Actor) -> Result<PrefCode, ServiceError> {
+pub(crate) fn home_pref(actor: &Actor) -> Result<PrefCode, ServiceError> {
     actor.user.pref_code.ok_or_else(|| {
         ServiceError::invalid(
             "unit",
@@ -204,7 +204,7 @@ pub(crate) fn to_row(
     })
 }
 
-fn from_row(row: &IncidentRow) -> Result<Incident, ServiceError> {
+pub(crate) fn from_row(row: &IncidentRow) -> Result<Incident, ServiceError> {
     serde_json::from_str(&row.doc).map_err(|e| {
         ServiceError::Internal(format!("stored incident {} does not validate: {e}", row.id))
     })

@@ -27,6 +27,7 @@ pub mod audit_log;
 mod audit_ops;
 mod auth;
 pub mod clock;
+pub mod eido;
 mod error;
 pub mod fleet;
 pub mod geo;
@@ -68,6 +69,9 @@ pub struct Config {
     /// File holding the key that seals TOTP secrets at rest. `None`: `secrets.key` in the
     /// data directory. Instances sharing a PostgreSQL database must share this key.
     pub secrets_key_file: Option<std::path::PathBuf>,
+    /// The NENA EIDO OpenAPI schema file. `None`: EIDO import is unavailable (export
+    /// still works, since koban writes documents it knows to be valid).
+    pub eido_schema: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             incident_types: koban_dispatch::IncidentTypeList::default(),
             dispositions: koban_dispatch::DispositionList::default(),
             secrets_key_file: None,
+            eido_schema: None,
         }
     }
 }
@@ -209,6 +214,8 @@ struct Inner {
     geo: geo::SharedGeo,
     secrets: koban_auth::sealed::SecretBox,
     live: live::LiveHub,
+    /// The EIDO validator, loaded once from `Config::eido_schema`.
+    eido: Option<koban_eido::Schema>,
 }
 
 impl Koban {
@@ -234,6 +241,7 @@ impl Koban {
         let secrets = koban_auth::sealed::SecretBox::from_key(&key).map_err(|_| {
             ServiceError::Internal(format!("{} is not a 32-byte key", key_path.display()))
         })?;
+        let eido = eido::load_schema(config.eido_schema.as_deref())?;
         let app = Koban {
             inner: Arc::new(Inner {
                 store,
@@ -243,6 +251,7 @@ impl Koban {
                 geo: Default::default(),
                 secrets,
                 live: Default::default(),
+                eido,
             }),
         };
         app.bootstrap().await?;

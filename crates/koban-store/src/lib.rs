@@ -274,6 +274,19 @@ pub struct DispatchUnitRow {
     pub doc: String,
 }
 
+/// The link between another agency's incident (as its EIDO names it) and the incident a
+/// prefecture recorded for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EidoImportRow {
+    pub pref_code: PrefCode,
+    /// The sender's `issuingElementIdentification`.
+    pub source_element: String,
+    /// The sender's incident identifier.
+    pub source_incident_id: String,
+    pub incident_id: String,
+    pub imported_at_us: i64,
+}
+
 /// A unit's assignment to an incident as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AssignmentRow {
@@ -524,6 +537,17 @@ pub trait Tx: Send {
         &mut self,
         prefs: Option<&[PrefCode]>,
     ) -> Result<Vec<DispatchUnitRow>, StoreError>;
+
+    // Incidents imported from EIDO documents.
+    /// The incident a prefecture recorded for another agency's incident, if it did.
+    async fn eido_import(
+        &mut self,
+        pref: PrefCode,
+        source_element: &str,
+        source_incident_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Remembers which incident records another agency's incident (unique per prefecture).
+    async fn insert_eido_import(&mut self, row: &EidoImportRow) -> Result<(), StoreError>;
 
     // Assignments.
     async fn insert_assignment(&mut self, row: &AssignmentRow) -> Result<(), StoreError>;

@@ -755,6 +755,37 @@ impl crate::Tx for PgTx {
         rows.iter().map(dispatch_unit_from_row).collect()
     }
 
+    async fn eido_import(
+        &mut self,
+        pref: koban_org::PrefCode,
+        source_element: &str,
+        source_incident_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query(sql::EIDO_IMPORT)
+            .bind(pref.as_str())
+            .bind(source_element)
+            .bind(source_incident_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("incident_id"))
+            .transpose()?)
+    }
+
+    async fn insert_eido_import(&mut self, row: &crate::EidoImportRow) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_EIDO_IMPORT)
+            .bind(row.pref_code.as_str())
+            .bind(&row.source_element)
+            .bind(&row.source_incident_id)
+            .bind(&row.incident_id)
+            .bind(row.imported_at_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
     async fn insert_assignment(&mut self, a: &crate::AssignmentRow) -> Result<(), StoreError> {
         sqlx::query(sql::INSERT_ASSIGNMENT)
             .bind(&a.id)

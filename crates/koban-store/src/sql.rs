@@ -92,6 +92,8 @@ pub(crate) const UPDATE_DISPATCH_UNIT: &str = "UPDATE dispatch_units SET status 
 
 pub(crate) const DISPATCH_UNIT_BY_ID: &str = "SELECT * FROM dispatch_units WHERE id = $1";
 
+pub(crate) const EIDO_IMPORT: &str = "SELECT incident_id FROM eido_imports WHERE pref_code = $1 AND source_element = $2 AND source_incident_id = $3";
+pub(crate) const INSERT_EIDO_IMPORT: &str = "INSERT INTO eido_imports (pref_code, source_element, source_incident_id, incident_id, imported_at_us) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const INSERT_ASSIGNMENT: &str = "INSERT INTO assignments (id, incident_id, unit_id, pref_code, active, updated_at_us, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 pub(crate) const UPDATE_ASSIGNMENT: &str =

@@ -125,6 +125,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         fips: false,
         audit_origin: "koban-demo".into(),
         secrets_key: None,
+        // The demo shows EIDO import when the reference data holds the schema.
+        eido_schema: std::env::var_os("KOBAN_REFERENCE_DATA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from("../shared/data"))
+            .join("eido/eido-openapi.yaml")
+            .canonicalize()
+            .ok(),
     };
     let creds_path = args.data.join(CREDENTIALS_FILE);
     let (koban, _) = crate::open(&storage).await?;

@@ -96,6 +96,11 @@ pub struct StorageArgs {
     /// Every instance sharing one PostgreSQL database needs the same file.
     #[arg(long, env = "KOBAN_SECRETS_KEY")]
     secrets_key: Option<PathBuf>,
+    /// NENA EIDO OpenAPI schema file, needed to import EIDO documents (default:
+    /// $KOBAN_REFERENCE_DATA/eido/eido-openapi.yaml when that variable is set). Without
+    /// one, POST /api/v1/eido answers 503; export works regardless.
+    #[arg(long)]
+    eido_schema: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -480,6 +485,12 @@ pub async fn open(s: &StorageArgs) -> Result<(Koban, Arc<dyn Store>)> {
         },
         audit_origin: s.audit_origin.clone(),
         secrets_key_file: s.secrets_key.clone(),
+        eido_schema: s.eido_schema.clone().or_else(|| {
+            std::env::var_os("KOBAN_REFERENCE_DATA")
+                .map(|root| PathBuf::from(root).join("eido/eido-openapi.yaml"))
+                // Only an explicit --eido-schema must exist; the default is used if there.
+                .filter(|p| p.is_file())
+        }),
         ..Config::default()
     };
     let koban = Koban::open(store.clone(), &s.data, Arc::new(SystemClock), config)

@@ -57,6 +57,18 @@ fn now_us() -> i64 {
         .as_micros() as i64
 }
 
+/// The NENA EIDO schema of the reference data (`$KOBAN_REFERENCE_DATA`, default
+/// `../shared/data` beside the workspace), if it is there.
+pub fn eido_schema_path() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("KOBAN_REFERENCE_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+        });
+    let path = dir.join("eido/eido-openapi.yaml");
+    path.is_file().then_some(path)
+}
+
 impl Server {
     pub async fn start(db: Db) -> Option<Server> {
         Self::start_with(
@@ -89,7 +101,11 @@ impl Server {
             .await
             .unwrap();
         let clock = Arc::new(ManualClock::new(now_us()));
-        let koban = Koban::open(store, data.path(), clock.clone(), Config::default())
+        let config = Config {
+            eido_schema: eido_schema_path(),
+            ..Config::default()
+        };
+        let koban = Koban::open(store, data.path(), clock.clone(), config)
             .await
             .unwrap();
         // The live event feeder, as `koban serve` runs it on a single instance.
