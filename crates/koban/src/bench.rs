@@ -27,6 +27,8 @@ pub enum BenchCommand {
     Intake(crate::bench_intake::IntakeBench),
     /// Ranking a large fleet for one incident by road time, against plain Dijkstra.
     Recommend(crate::bench_recommend::RecommendBench),
+    /// koban's routing beside OSRM on the same .osm file: travel times and table queries.
+    Osrm(crate::bench_osrm::OsrmBench),
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +93,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Roads(b) => roads(b),
         BenchCommand::Intake(b) => crate::bench_intake::run(b).await,
         BenchCommand::Recommend(b) => crate::bench_recommend::run(b),
+        BenchCommand::Osrm(b) => crate::bench_osrm::run(b).await,
     }
 }
 

@@ -14,6 +14,7 @@ use koban_store::{SqliteSync, Store};
 
 mod bench;
 mod bench_intake;
+mod bench_osrm;
 mod bench_recommend;
 mod demo;
 mod names;
