@@ -64,12 +64,18 @@ pub struct Router {
 #[derive(Debug, Default)]
 struct Fleet {
     buckets: SourceBuckets,
-    /// Unit id → (bucket slot, the seeds the slot was searched from).
-    units: std::collections::HashMap<String, (u32, Seeds)>,
+    units: std::collections::HashMap<String, FleetUnit>,
 }
 
-/// Where a search starts: `(node, time_ms, length_m)` per seed.
-type Seeds = Vec<(u32, u32, f32)>;
+/// What the fleet index remembers of a unit: where it was, where that snapped, and its
+/// bucket slot. A unit reported at the same position again costs nothing.
+#[derive(Debug, Clone)]
+struct FleetUnit {
+    /// The position's bits, compared exactly.
+    position: (u64, u64),
+    snapped: Option<(Snap, Segment)>,
+    slot: Option<u32>,
+}
 
 /// Seeds `(node, time_ms, length_m)` for leaving a snapped position.
 fn source_seeds(s: &Snap, seg: &Segment) -> Vec<(u32, u32, f32)> {
@@ -304,48 +310,46 @@ impl Router {
         let Some((ts, tseg)) = self.snapped(incident) else {
             return vec![Err(NoRoute::ToOffNetwork); units.len()];
         };
-        let snapped: Vec<Option<(Snap, Segment)>> =
-            units.iter().map(|&(_, p)| self.snapped(p)).collect();
-        let (slots, routes) = self.with_scratch(|scratch| {
+        let (snapped, slots, routes) = self.with_scratch(|scratch| {
             let mut fleet = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
             if fleet.units.len() + units.len() > MAX_FLEET_UNITS {
                 *fleet = Fleet::default();
             }
+            let mut snapped = Vec::with_capacity(units.len());
             let mut slots = Vec::with_capacity(units.len());
-            for (&(id, _), s) in units.iter().zip(&snapped) {
-                let Some((s, seg)) = s else {
-                    slots.push(None);
-                    continue;
-                };
-                let seeds = source_seeds(s, seg);
+            for &(id, p) in units {
+                let position = (p.lat.to_bits(), p.lon.to_bits());
                 let Fleet {
                     buckets,
                     units: known,
                 } = &mut *fleet;
-                let slot = match known.get(id) {
-                    Some((slot, old)) if *old == seeds => Some(*slot),
-                    other => {
-                        if let Some((slot, _)) = other {
-                            buckets.remove(*slot);
+                let unit = match known.get(id) {
+                    Some(u) if u.position == position => u.clone(),
+                    old => {
+                        if let Some(slot) = old.and_then(|u| u.slot) {
+                            buckets.remove(slot);
                         }
-                        let slot = self.ch.bucket_insert(scratch, buckets, &seeds);
-                        match slot {
-                            Some(slot) => {
-                                known.insert(id.to_string(), (slot, seeds));
-                            }
-                            None => {
-                                known.remove(id);
-                            }
-                        }
-                        slot
+                        let snap = self.snapped(p);
+                        let slot = snap.as_ref().and_then(|(s, seg)| {
+                            self.ch
+                                .bucket_insert(scratch, buckets, &source_seeds(s, seg))
+                        });
+                        let unit = FleetUnit {
+                            position,
+                            snapped: snap,
+                            slot,
+                        };
+                        known.insert(id.to_string(), unit.clone());
+                        unit
                     }
                 };
-                slots.push(slot);
+                snapped.push(unit.snapped);
+                slots.push(unit.slot);
             }
             let routes =
                 self.ch
                     .many_to_one_buckets(scratch, &fleet.buckets, &target_seeds(&ts, &tseg));
-            (slots, routes)
+            (snapped, slots, routes)
         });
         snapped
             .iter()
