@@ -944,6 +944,7 @@ impl Koban {
                     since_us: Some(
                         from_us - koban_dispatch::DuplicateConfig::default().window_s * 1_000_000,
                     ),
+                    within: None,
                     limit: MAX_STATS_INCIDENTS,
                 })
                 .await?;

@@ -306,12 +306,19 @@ impl Koban {
             };
             let mut likely = Vec::new();
             if let Some(loc) = location {
-                let window_us = DuplicateConfig::default().window_s * 1_000_000;
+                let dup = DuplicateConfig::default();
+                let window_us = dup.window_s * 1_000_000;
+                // A box a little larger than the duplicate radius; the exact distance test
+                // is the domain's.
+                let dlat = dup.max_distance_m * 1.1 / 111_000.0;
+                let dlon = dlat / loc.point.lat.to_radians().cos().max(0.1);
+                let p = loc.point;
                 let open = tx
                     .list_incidents(&IncidentFilter {
                         prefs: Some(vec![pref]),
                         open_only: true,
                         since_us: Some(received - window_us),
+                        within: Some([p.lat - dlat, p.lon - dlon, p.lat + dlat, p.lon + dlon]),
                         limit: DUPLICATE_SCAN_LIMIT,
                     })
                     .await?;
@@ -469,6 +476,7 @@ impl Koban {
                     prefs: actor.pref_filter(),
                     open_only,
                     since_us: None,
+                    within: None,
                     limit: limit.clamp(1, MAX_PAGE_ROWS),
                 })
                 .await?;

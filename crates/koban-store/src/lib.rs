@@ -359,6 +359,9 @@ pub struct IncidentFilter {
     pub open_only: bool,
     /// Only incidents created at or after this time.
     pub since_us: Option<i64>,
+    /// Only incidents inside this box `[min_lat, min_lon, max_lat, max_lon]` (duplicate
+    /// checks look only near the call instead of parsing every open incident).
+    pub within: Option<[f64; 4]>,
     pub limit: u32,
 }
 

@@ -15,6 +15,7 @@ fn bind_dyn(d: &Dyn) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::P
         q = match p {
             Param::Text(s) => q.bind(s.clone()),
             Param::Int(i) => q.bind(*i),
+            Param::Real(x) => q.bind(*x),
         };
     }
     q

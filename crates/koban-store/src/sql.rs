@@ -129,6 +129,7 @@ pub(crate) const PG_MIGRATIONS: &str =
 pub(crate) enum Param {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 /// A query built at run time (optional filters, `IN` lists), with `$n` placeholders.
@@ -283,6 +284,12 @@ pub(crate) fn list_incidents(f: &IncidentFilter) -> Dyn {
     }
     if let Some(since) = f.since_us {
         q.bind(" AND created_at_us >= ", Param::Int(since));
+    }
+    if let Some([a, b, c, d]) = f.within {
+        q.bind(" AND lat >= ", Param::Real(a));
+        q.bind(" AND lon >= ", Param::Real(b));
+        q.bind(" AND lat <= ", Param::Real(c));
+        q.bind(" AND lon <= ", Param::Real(d));
     }
     q.sql.push_str(" ORDER BY created_at_us DESC, id");
     q.limit(f.limit);

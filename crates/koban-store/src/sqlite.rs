@@ -358,6 +358,7 @@ fn dyn_params(d: &Dyn) -> Vec<Value> {
         .iter()
         .map(|p| match p {
             Param::Text(s) => Value::Text(s.clone()),
+            Param::Real(x) => Value::Real(*x),
             Param::Int(i) => Value::Integer(*i),
         })
         .collect()
