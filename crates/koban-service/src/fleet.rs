@@ -141,6 +141,33 @@ fn unit_row(
     })
 }
 
+/// Parsed units kept between requests, keyed by id with the document they were parsed
+/// from: the recommendation reads every unit of the prefecture per incident, and parsing
+/// thousands of JSON documents each time dominated its cost. A changed document is parsed
+/// again (the stored text is compared, so the cache can never answer stale data).
+#[derive(Debug, Default)]
+pub(crate) struct UnitCache(std::sync::Mutex<std::collections::HashMap<String, (String, Unit)>>);
+
+/// Units the cache holds at most before it starts afresh.
+const MAX_CACHED_UNITS: usize = 50_000;
+
+impl UnitCache {
+    pub(crate) fn unit(&self, row: &DispatchUnitRow) -> Result<Unit, ServiceError> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((doc, unit)) = map.get(&row.id)
+            && *doc == row.doc
+        {
+            return Ok(unit.clone());
+        }
+        let unit = unit_of(row)?;
+        if map.len() >= MAX_CACHED_UNITS {
+            map.clear();
+        }
+        map.insert(row.id.clone(), (row.doc.clone(), unit.clone()));
+        Ok(unit)
+    }
+}
+
 pub(crate) fn unit_of(row: &DispatchUnitRow) -> Result<Unit, ServiceError> {
     serde_json::from_str(&row.doc)
         .map_err(|e| ServiceError::Internal(format!("stored unit {}: {e}", row.id)))
@@ -256,7 +283,7 @@ impl Koban {
             ev.detail("count", rows.len());
             let now = self.now_us();
             rows.iter()
-                .map(|r| Ok(view(unit_of(r)?, r.pref_code, now)))
+                .map(|r| Ok(view(self.unit_cache().unit(r)?, r.pref_code, now)))
                 .collect()
         }
         .await;
@@ -530,7 +557,7 @@ impl Koban {
                 .list_dispatch_units(Some(&[row.pref_code]))
                 .await?
                 .iter()
-                .map(unit_of)
+                .map(|r| self.unit_cache().unit(r))
                 .collect::<Result<_, _>>()?;
             let request = RecommendRequest {
                 location: incident.location.point,

@@ -214,6 +214,7 @@ struct Inner {
     geo: geo::SharedGeo,
     secrets: koban_auth::sealed::SecretBox,
     live: live::LiveHub,
+    units: fleet::UnitCache,
     /// The EIDO validator, loaded once from `Config::eido_schema`.
     eido: Option<koban_eido::Schema>,
 }
@@ -251,6 +252,7 @@ impl Koban {
                 geo: Default::default(),
                 secrets,
                 live: Default::default(),
+                units: Default::default(),
                 eido,
             }),
         };
@@ -270,6 +272,9 @@ impl Koban {
     }
     pub(crate) fn secrets(&self) -> &koban_auth::sealed::SecretBox {
         &self.inner.secrets
+    }
+    pub(crate) fn unit_cache(&self) -> &fleet::UnitCache {
+        &self.inner.units
     }
     pub(crate) fn geo(&self) -> &geo::SharedGeo {
         &self.inner.geo

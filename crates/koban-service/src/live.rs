@@ -99,7 +99,7 @@ impl LiveEvent {
             crate::clock::rfc3339(row.at_us),
             // Stored by us from serde_json output, so it is JSON; guard anyway so a damaged
             // row cannot break the frame.
-            if serde_json::from_str::<serde_json::Value>(&row.data).is_ok() {
+            if serde_json::from_str::<serde::de::IgnoredAny>(&row.data).is_ok() {
                 row.data.as_str()
             } else {
                 "null"
