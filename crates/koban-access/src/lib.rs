@@ -176,6 +176,8 @@ pub enum Action {
     MessageSend,
     /// Receive and acknowledge messages on a unit's terminal.
     MessageReceive,
+    /// Report to the command room from the field: text, a photo, a location.
+    MessageReport,
 }
 
 impl Action {
@@ -200,10 +202,11 @@ impl Action {
             Action::UnitReport => "unit_report",
             Action::MessageSend => "message_send",
             Action::MessageReceive => "message_receive",
+            Action::MessageReport => "message_report",
         }
     }
 
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::SelfService,
         Action::OrgRead,
         Action::OrgManage,
@@ -222,6 +225,7 @@ impl Action {
         Action::UnitReport,
         Action::MessageSend,
         Action::MessageReceive,
+        Action::MessageReport,
     ];
 }
 
@@ -251,6 +255,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Action::UnitReport => matches!(role, FieldOfficer | Dispatcher),
         Action::MessageSend => role == Dispatcher,
         Action::MessageReceive => matches!(role, FieldOfficer | Dispatcher),
+        Action::MessageReport => matches!(role, FieldOfficer | Dispatcher),
     }
 }
 

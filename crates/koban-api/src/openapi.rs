@@ -460,7 +460,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/messages",
-        "Send a message (text, JPEG/PNG image, location) to a unit, a station or everyone in scope",
+        "Send a message (text, JPEG/PNG image, location) to a unit, a station or everyone in scope; field officers report to the command room (`to: command`)",
         "dispatch",
         Some("NewMessage"),
         &[],
@@ -600,7 +600,7 @@ pub fn document() -> Value {
                 "Dispatch": s(json!({"unit_ids": {"type": "array", "items": string}}), &["unit_ids"]),
                 "AssignmentStep": s(json!({"step": {"type": "string", "enum": ["acknowledged", "en_route", "on_scene", "transporting", "cleared"]}}), &["step"]),
                 "UnitStatus": s(json!({"status": string}), &["status"]),
-                "NewMessage": s(json!({"to": {"type": "string", "enum": ["unit", "station", "scope"]}, "target_id": string, "incident_id": string, "text": string, "location": {"type": "object"}, "image_base64": string}), &["to"]),
+                "NewMessage": s(json!({"to": {"type": "string", "enum": ["unit", "station", "scope", "command"]}, "target_id": string, "incident_id": string, "text": string, "location": {"type": "object"}, "image_base64": string}), &["to"]),
                 "ReadReceipt": s(json!({"unit_id": string}), &["unit_id"]),
                 "Emergency": s(json!({"lat": {"type": "number"}, "lon": {"type": "number"}}), &[]),
                 "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),

@@ -370,3 +370,47 @@ async fn stream_authentication(s: &Server) {
     assert_eq!(st, 426, "{v}");
 }
 both!(stream_authentication);
+
+/// A field officer reports to the command room with a photo: every dispatcher in scope
+/// sees it live and can open the image; a field officer still cannot message units.
+async fn field_reports_reach_the_command_room(s: &Server) {
+    station(s, "13", "st-13-a", 35.68, 139.76).await;
+    let d = s.user("disp", "pref-13", &[Role::Dispatcher]).await;
+    let f = s.user("officer", "st-13-a", &[Role::FieldOfficer]).await;
+    let td = s.login(&d).await;
+    let tf = s.login(&f).await;
+    let (mut ws, _) = connect(s, &td, None).await;
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let (st, v) = s
+        .call("post", "/api/v1/messages", Some(&tf), Some(json!({"to": "command", "text": "現場写真", "image_base64": png, "location": {"lat": 35.681, "lon": 139.761}})))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let e = next_frame(&mut ws).await;
+    assert_eq!(e["kind"], "message.created");
+    assert_eq!(e["data"]["to"], "command");
+    assert_eq!(e["data"]["sender_id"], f.id.as_str());
+    let id = e["data"]["id"].as_str().unwrap();
+    let (st, m) = s.get(&format!("/api/v1/messages/{id}"), &td).await;
+    assert_eq!(st, 200, "{m}");
+    assert_eq!(m["image_base64"], png);
+    // Only the command room sends to units; a report names no unit.
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&tf),
+            Some(json!({"to": "scope", "text": "x"})),
+        )
+        .await;
+    assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/messages",
+            Some(&tf),
+            Some(json!({"to": "command", "target_id": "a-1", "text": "x"})),
+        )
+        .await;
+    assert_eq!((st, v["error"]["field"].as_str()), (422, Some("target_id")));
+}
+both!(field_reports_reach_the_command_room);

@@ -114,7 +114,13 @@ impl Koban {
         let (mut tx, actor) = self.begin_as(token).await?;
         let mut ev = actor.draft(ctx, "message.send");
         let r = async {
-            actor.require(Action::MessageSend)?;
+            // Field officers report to the command room; only the command room sends to
+            // units, stations and everyone.
+            actor.require(if new.to == "command" {
+                Action::MessageReport
+            } else {
+                Action::MessageSend
+            })?;
             let pref = actor.user.pref_code.ok_or_else(|| {
                 ServiceError::invalid(
                     "to",
@@ -221,6 +227,16 @@ impl Koban {
                     ids
                 }
                 ("scope", None) => units.iter().map(|u| u.id.clone()).collect(),
+                // To the prefecture's command room: no unit receipts; every dispatcher in
+                // scope sees it on the live stream and in the message list.
+                ("command", None) => Vec::new(),
+                ("command", Some(_)) => {
+                    return Err(ServiceError::invalid(
+                        "target_id",
+                        "not_allowed",
+                        "a report goes to the command room, not to a unit or station",
+                    ));
+                }
                 ("unit" | "station", None) => {
                     return Err(ServiceError::invalid(
                         "target_id",
@@ -232,7 +248,7 @@ impl Koban {
                     return Err(ServiceError::invalid(
                         "to",
                         "invalid_target",
-                        "to is unit, station or scope",
+                        "to is unit, station, scope or command",
                     ));
                 }
             };
