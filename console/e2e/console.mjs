@@ -118,6 +118,16 @@ await test('call to closure across call-taker, dispatcher and field screens', as
     await disp.waitForSelector(`#assignments li[data-unit="${top}"][data-step="${step}"]`, { timeout: 10000 });
     console.log(`${step} on the dispatcher's screen ${Date.now() - at} ms after the tap`);
   }
+  // A report with a photo from the field reaches the dispatcher's incident panel live,
+  // and the photo opens there.
+  await field.fill('#report-text', '現場写真を送ります');
+  await field.setInputFiles('#report-photo', { name: 'scene.png', mimeType: 'image/png', buffer: png });
+  const reportAt = Date.now();
+  await field.click('#report-send');
+  await disp.waitForSelector('li.field-report:has-text("現場写真を送ります")', { timeout: 10000 });
+  console.log(`field report on the dispatcher's screen ${Date.now() - reportAt} ms after sending`);
+  await disp.click('li.field-report button');
+  await disp.waitForSelector('li.field-report img.msg-img', { timeout: 10000 });
   await field.waitForTimeout(300);
   await shot(field, '04-field');
 

@@ -7,7 +7,7 @@ import { dispositionName, typeName } from './context';
 import { statusName, t } from './i18n';
 import { KobanMap } from './map';
 import { store } from './store';
-import type { Assignment, Incident, Recommendation } from './types';
+import type { Assignment, Incident, Message, Recommendation } from './types';
 import { clear, debounce, fileToBase64, fmtAge, fmtDuration, fmtTime, h, toast } from './ui';
 
 /** Minutes after which an undispatched incident of each priority is overdue. */
@@ -264,7 +264,15 @@ export function mountDispatcher(root: HTMLElement, ctx: Ctx): () => void {
         },
       }, msgTo, msgText, msgImage, h('label', { class: 'inline' }, msgLoc, t('attach_location')), h('button', { type: 'submit' }, t('send'))),
       h('ul', { class: 'messages' }, [...store.messages.values()].filter((m) => m.incident_id === i.id).map((m) =>
-        h('li', {}, `${m.target_id ?? m.to}: ${m.text}`, m.receipts.some((r) => r.read_at) ? ' ✓✓' : m.receipts.some((r) => r.delivered_at) ? ' ✓' : ''))),
+        m.to === 'command'
+          ? h('li', { class: 'field-report' }, `📨 ${t('field_report')}: ${m.text}`,
+            m.image_type ? h('button', { class: 'small', onclick: async (ev: Event) => {
+              // Images stay out of the live stream; fetch this one when asked.
+              const full = await get<Message>(`/messages/${encodeURIComponent(m.id)}`);
+              const btn = ev.target as HTMLElement;
+              if (full.image_base64) btn.replaceWith(h('img', { src: `data:${full.image_type};base64,${full.image_base64}`, alt: t('photo'), class: 'msg-img' }));
+            } }, `📷 ${t('photo')}`) : null)
+          : h('li', {}, `${m.target_id ?? m.to}: ${m.text}`, m.receipts.some((r) => r.read_at) ? ' ✓✓' : m.receipts.some((r) => r.delivered_at) ? ' ✓' : ''))),
       h('h3', {}, t('timeline')),
       h('ol', { id: 'timeline', class: 'timeline' }, timeline.map((e) => h('li', {}, h('time', {}, fmtTime(e.at)), ' ', e.text))),
     );
@@ -285,7 +293,15 @@ export function mountDispatcher(root: HTMLElement, ctx: Ctx): () => void {
   let queueDirty = false;
   let frame = 0;
   const renderBoardSoon = debounce(renderBoard, 300);
+  const reported = new Set<string>();
   const off = store.on((kind, id) => {
+    if (kind === 'message' && id && !reported.has(id)) {
+      const m = store.messages.get(id);
+      if (m?.to === 'command') {
+        reported.add(id);
+        toast(`📨 ${t('field_report')}: ${m.text}`);
+      }
+    }
     if (kind === 'incident' || kind === 'reset') queueDirty = true;
     if (kind === 'unit' || kind === 'emergency') {
       renderBoardSoon();

@@ -8,7 +8,7 @@ import { statusName, t } from './i18n';
 import { KobanMap } from './map';
 import { store } from './store';
 import type { Message } from './types';
-import { clear, fmtDuration, h, toast } from './ui';
+import { clear, fileToBase64, fmtDuration, h, toast } from './ui';
 
 const STEPS = ['acknowledged', 'en_route', 'on_scene', 'cleared'];
 
@@ -25,6 +25,34 @@ export function mountField(root: HTMLElement, ctx: Ctx): () => void {
   const notes = h('textarea', { id: 'field-notes', rows: 3, placeholder: t('notes') });
   const emergency = h('button', { id: 'emergency-button', class: 'emergency', onclick: () => void pressEmergency() }, t('emergency_button'));
   const mapEl = h('div', { class: 'map small', id: 'field-map' });
+  // A report to the command room: text, a photo from the camera or files, and where.
+  const reportText = h('input', { id: 'report-text', placeholder: t('report_text') });
+  const reportPhoto = h('input', { type: 'file', id: 'report-photo', accept: 'image/jpeg,image/png', capture: 'environment' });
+  const reportForm = h('form', {
+    id: 'report-form',
+    class: 'report',
+    onsubmit: async (ev: Event) => {
+      ev.preventDefault();
+      const f = reportPhoto.files?.[0];
+      const where = myPosition();
+      const incident = unitId ? store.activeAssignmentOfUnit(unitId)?.incident_id : undefined;
+      try {
+        const m = await post<Message>('/messages', {
+          to: 'command',
+          text: reportText.value,
+          image_base64: f ? await fileToBase64(f) : null,
+          location: where ? { lat: where.lat, lon: where.lon } : null,
+          incident_id: incident ?? null,
+        });
+        store.upsertMessage(m);
+        reportText.value = '';
+        reportPhoto.value = '';
+        toast(t('report_sent'));
+      } catch (e) {
+        toast(`${t('error')}: ${e instanceof ApiError ? e.message : String(e)}`, 'error');
+      }
+    },
+  }, reportText, h('label', { class: 'inline' }, t('photo'), reportPhoto), h('button', { type: 'submit', id: 'report-send' }, t('report_to_command')));
   const map = new KobanMap(mapEl, { filterIncident: (i) => i.id === store.activeAssignmentOfUnit(unitId)?.incident_id });
 
   function renderUnits(): void {
@@ -177,6 +205,8 @@ export function mountField(root: HTMLElement, ctx: Ctx): () => void {
       steps,
       mapEl,
       h('div', { class: 'actions' }, h('button', { id: 'send-position', onclick: () => void sendPosition() }, t('send_position')), emergency),
+      h('h3', {}, t('report_to_command')),
+      reportForm,
       h('h3', {}, t('inbox')),
       inbox),
   );
