@@ -25,6 +25,7 @@ pub mod extract;
 mod handlers;
 pub mod openapi;
 pub mod ratelimit;
+mod registry_handlers;
 
 pub use error::ApiError;
 pub use ratelimit::RateLimit;
@@ -63,6 +64,7 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 /// Builds the router.
 pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
     use handlers as h;
+    use registry_handlers as r;
     let state = AppState {
         koban,
         limiter: Arc::new(ratelimit::Limiter::new(rate_limit)),
@@ -134,7 +136,28 @@ pub fn router(koban: Koban, rate_limit: RateLimit) -> Router {
         )
         .route("/units/positions", post(h::report_positions))
         .route("/units/{id}/status", put(h::set_unit_status))
-        .route("/incidents/{id}/calls/{call_id}", put(h::link_call));
+        .route("/incidents/{id}/calls/{call_id}", put(h::link_call))
+        .route("/records", post(r::enter_record))
+        .route("/records/{id}", get(r::get_record).put(r::modify_record))
+        .route("/records/{id}/history", get(r::record_history))
+        .route("/records/{id}/verify", post(r::verify_record))
+        .route("/records/{id}/cancel", post(r::cancel_record))
+        .route("/records/{id}/validate", post(r::validate_record))
+        .route("/records/{id}/clear", post(r::clear_record))
+        .route("/records/{id}/locate", post(r::locate_record))
+        .route(
+            "/records/{id}/hit-requests",
+            post(r::request_hit_confirmation),
+        )
+        .route(
+            "/records/{id}/hit-requests/{request_id}/resend",
+            post(r::resend_hit_confirmation),
+        )
+        .route(
+            "/records/{id}/hit-requests/{request_id}/response",
+            post(r::answer_hit_confirmation),
+        )
+        .route("/registry/inquiries", post(r::inquire).get(r::who_queried));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

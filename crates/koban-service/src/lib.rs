@@ -33,6 +33,7 @@ pub mod geo;
 pub mod incidents;
 pub mod messages;
 mod org;
+pub mod registry;
 mod terminals;
 mod users;
 pub mod verify;

@@ -91,6 +91,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "messages",
         include_str!("../migrations/sqlite/0006_messages.sql"),
     ),
+    // 7 is reserved for live events.
+    (
+        8,
+        "registry",
+        include_str!("../migrations/sqlite/0008_registry.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -558,6 +564,38 @@ fn receipt_from_row(r: &Row<'_>) -> Result<crate::ReceiptRow, StoreError> {
         delivered_at_us: r.get("delivered_at_us")?,
         read_at_us: r.get("read_at_us")?,
     })
+}
+
+fn registry_from_row(r: &Row<'_>) -> Result<crate::RegistryRow, StoreError> {
+    let pref: String = r.get(2)?;
+    Ok(crate::RegistryRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        owner_pref: PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("registry owner: {e}")))?,
+        state: r.get(3)?,
+        entered_at_us: r.get(4)?,
+        updated_at_us: r.get(5)?,
+        validation_due_us: r.get(6)?,
+        file: r.get(7)?,
+        lifecycle: r.get(8)?,
+        keys: Vec::new(),
+        names: Vec::new(),
+    })
+}
+
+fn insert_registry_index(conn: &Connection, row: &crate::RegistryRow) -> Result<(), StoreError> {
+    for k in &row.keys {
+        exec(conn, &q(sql::INSERT_REGISTRY_KEY), params![k, row.id])?;
+    }
+    for (token, dob) in &row.names {
+        exec(
+            conn,
+            &q(sql::INSERT_REGISTRY_NAME),
+            params![token, dob, row.id],
+        )?;
+    }
+    Ok(())
 }
 
 fn dataset_from_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
@@ -1490,6 +1528,102 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn insert_registry_records(
+        &mut self,
+        rows: &[crate::RegistryRow],
+    ) -> Result<(), StoreError> {
+        let conn = self.c()?;
+        for r in rows {
+            exec(
+                conn,
+                &q(sql::INSERT_REGISTRY_RECORD),
+                params![
+                    r.id,
+                    r.kind,
+                    r.owner_pref.as_str(),
+                    r.state,
+                    r.entered_at_us,
+                    r.updated_at_us,
+                    r.validation_due_us,
+                    r.file,
+                    r.lifecycle
+                ],
+            )?;
+            insert_registry_index(conn, r)?;
+        }
+        Ok(())
+    }
+
+    async fn update_registry_record(
+        &mut self,
+        r: &crate::RegistryRow,
+        reindex: bool,
+    ) -> Result<(), StoreError> {
+        let conn = self.c()?;
+        exec(
+            conn,
+            &q(sql::UPDATE_REGISTRY_RECORD),
+            params![
+                r.id,
+                r.state,
+                r.updated_at_us,
+                r.validation_due_us,
+                r.file,
+                r.lifecycle
+            ],
+        )?;
+        if reindex {
+            exec(conn, &q(sql::DELETE_REGISTRY_KEYS), [&r.id])?;
+            exec(conn, &q(sql::DELETE_REGISTRY_NAMES), [&r.id])?;
+            insert_registry_index(conn, r)?;
+        }
+        Ok(())
+    }
+
+    async fn get_registry_record(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::RegistryRow>, StoreError> {
+        one(self.c()?, &q(sql::REGISTRY_BY_ID), [id], registry_from_row)
+    }
+
+    async fn registry_by_key(&mut self, key: &str) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::REGISTRY_BY_KEY),
+            [key],
+            registry_from_row,
+        )
+    }
+
+    async fn registry_name_candidates(
+        &mut self,
+        token: &str,
+        lo: i64,
+        hi: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::REGISTRY_NAME_CANDIDATES),
+            params![token, lo, hi, i64::from(limit)],
+            |r| Ok(r.get(0)?),
+        )
+    }
+
+    async fn registry_scan_contains(
+        &mut self,
+        needle: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::REGISTRY_SCAN_CONTAINS),
+            params![format!("%{needle}%"), i64::from(limit)],
+            |r| Ok(r.get(0)?),
+        )
+    }
+
     async fn search_audit(&mut self, a: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         let d = sql::search_audit(a)?;
         collect(
@@ -1511,12 +1645,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
-        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 8]);
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6],
+            vec![1, 2, 3, 4, 5, 6, 8],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {
