@@ -34,6 +34,7 @@ pub mod incidents;
 pub mod messages;
 mod org;
 pub mod registry;
+pub mod registry_import;
 mod terminals;
 mod users;
 pub mod verify;

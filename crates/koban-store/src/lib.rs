@@ -560,6 +560,9 @@ pub trait Tx: Send {
         reindex: bool,
     ) -> Result<(), StoreError>;
     async fn get_registry_record(&mut self, id: &str) -> Result<Option<RegistryRow>, StoreError>;
+    /// True if no record was ever stored (a bulk load into an empty registry can skip
+    /// looking each subject up in storage).
+    async fn registry_is_empty(&mut self) -> Result<bool, StoreError>;
     /// Records indexed under an identifier key, any state.
     async fn registry_by_key(&mut self, key: &str) -> Result<Vec<RegistryRow>, StoreError>;
     /// Ids of records indexed under a name token with a date of birth in `[lo, hi]`

@@ -993,6 +993,13 @@ impl crate::Tx for PgTx {
         row.as_ref().map(registry_from_row).transpose()
     }
 
+    async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
+        let any = sqlx::query(sql::REGISTRY_ANY)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(any.is_none())
+    }
+
     async fn registry_by_key(&mut self, key: &str) -> Result<Vec<crate::RegistryRow>, StoreError> {
         let rows = sqlx::query(sql::REGISTRY_BY_KEY)
             .bind(key)

@@ -142,6 +142,8 @@ pub(crate) const REGISTRY_BY_KEY: &str = "SELECT r.id, r.kind, r.owner_pref, r.s
 pub(crate) const REGISTRY_NAME_CANDIDATES: &str =
     "SELECT record_id FROM registry_names WHERE token = $1 AND dob BETWEEN $2 AND $3 LIMIT $4";
 
+pub(crate) const REGISTRY_ANY: &str = "SELECT id FROM registry_records LIMIT 1";
+
 pub(crate) const REGISTRY_SCAN_CONTAINS: &str =
     "SELECT id FROM registry_records WHERE file LIKE $1 LIMIT $2";
 

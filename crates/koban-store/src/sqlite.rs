@@ -1587,6 +1587,11 @@ impl Tx for SqliteTx {
         one(self.c()?, &q(sql::REGISTRY_BY_ID), [id], registry_from_row)
     }
 
+    async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
+        let any: Option<String> = one(self.c()?, sql::REGISTRY_ANY, [], |r| Ok(r.get(0)?))?;
+        Ok(any.is_none())
+    }
+
     async fn registry_by_key(&mut self, key: &str) -> Result<Vec<crate::RegistryRow>, StoreError> {
         collect(
             self.c()?,
