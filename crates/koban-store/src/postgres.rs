@@ -1421,8 +1421,32 @@ async fn insert_registry_batch(
         Vec::with_capacity(n),
     );
     let (mut files, mut lives) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut kk, mut kr) = (Vec::new(), Vec::new());
-    let (mut nt, mut nd, mut nr) = (Vec::new(), Vec::new(), Vec::new());
+    // Index rows go in key order, so the B-tree inserts of a bulk load stay local.
+    let mut key_rows: Vec<(&str, &str)> = rows
+        .iter()
+        .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id.as_str())))
+        .collect();
+    key_rows.sort_unstable();
+    let (kk, kr): (Vec<&str>, Vec<&str>) = key_rows.into_iter().unzip();
+    let mut name_rows: Vec<(&str, i64, &str)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.names
+                .iter()
+                .map(move |(t, d)| (t.as_str(), *d, r.id.as_str()))
+        })
+        .collect();
+    name_rows.sort_unstable();
+    let (mut nt, mut nd, mut nr) = (
+        Vec::with_capacity(name_rows.len()),
+        Vec::with_capacity(name_rows.len()),
+        Vec::with_capacity(name_rows.len()),
+    );
+    for (t, d, id) in name_rows {
+        nt.push(t);
+        nd.push(d);
+        nr.push(id);
+    }
     for r in rows {
         ids.push(r.id.as_str());
         kinds.push(r.kind.as_str());
@@ -1433,15 +1457,6 @@ async fn insert_registry_batch(
         due.push(r.validation_due_us);
         files.push(r.file.as_str());
         lives.push(r.lifecycle.as_str());
-        for k in &r.keys {
-            kk.push(k.as_str());
-            kr.push(r.id.as_str());
-        }
-        for (t, d) in &r.names {
-            nt.push(t.as_str());
-            nd.push(*d);
-            nr.push(r.id.as_str());
-        }
     }
     sqlx::query(UNNEST_REGISTRY_RECORDS)
         .bind(&ids)

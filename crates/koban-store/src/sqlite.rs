@@ -55,6 +55,9 @@ impl FromStr for SqliteSync {
 /// server) to release the write lock before giving up.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
+/// Page cache per connection, in KiB (as a negative `cache_size`).
+const CACHE_KIB: i64 = -65_536;
+
 /// Statements kept prepared per connection.
 const STATEMENT_CACHE: usize = 64;
 
@@ -178,6 +181,11 @@ impl From<rusqlite::Error> for StoreError {
 fn configure(conn: &Connection, sync: SqliteSync) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // SQLite's default page cache is 2 MiB. Index seeks into a registry of millions of
+    // records, and bulk loads that insert into its key tables at random places, spend their
+    // time re-reading pages that a larger cache keeps; the memory is only taken as pages
+    // are used.
+    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(
         None,
@@ -1533,23 +1541,44 @@ impl Tx for SqliteTx {
         rows: &[crate::RegistryRow],
     ) -> Result<(), StoreError> {
         let conn = self.c()?;
+        // Statements are prepared once per batch, and the index rows are inserted in key
+        // order: a bulk load of millions of records otherwise spends its time descending
+        // the key B-trees at random places.
+        let mut rec = conn.prepare_cached(&q(sql::INSERT_REGISTRY_RECORD))?;
         for r in rows {
-            exec(
-                conn,
-                &q(sql::INSERT_REGISTRY_RECORD),
-                params![
-                    r.id,
-                    r.kind,
-                    r.owner_pref.as_str(),
-                    r.state,
-                    r.entered_at_us,
-                    r.updated_at_us,
-                    r.validation_due_us,
-                    r.file,
-                    r.lifecycle
-                ],
-            )?;
-            insert_registry_index(conn, r)?;
+            rec.execute(params![
+                r.id,
+                r.kind,
+                r.owner_pref.as_str(),
+                r.state,
+                r.entered_at_us,
+                r.updated_at_us,
+                r.validation_due_us,
+                r.file,
+                r.lifecycle
+            ])?;
+        }
+        let mut keys: Vec<(&str, &str)> = rows
+            .iter()
+            .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id.as_str())))
+            .collect();
+        keys.sort_unstable();
+        let mut key = conn.prepare_cached(&q(sql::INSERT_REGISTRY_KEY))?;
+        for (k, id) in keys {
+            key.execute(params![k, id])?;
+        }
+        let mut names: Vec<(&str, i64, &str)> = rows
+            .iter()
+            .flat_map(|r| {
+                r.names
+                    .iter()
+                    .map(move |(t, d)| (t.as_str(), *d, r.id.as_str()))
+            })
+            .collect();
+        names.sort_unstable();
+        let mut name = conn.prepare_cached(&q(sql::INSERT_REGISTRY_NAME))?;
+        for (t, d, id) in names {
+            name.execute(params![t, d, id])?;
         }
         Ok(())
     }

@@ -23,6 +23,9 @@ pub enum BenchCommand {
     Screen(ScreenBench),
     /// Road routing on a synthetic city: index build, query time against plain Dijkstra.
     Roads(RoadsBench),
+    /// The national records registry: bulk import, exact-key and person-name inquiries in
+    /// process and over HTTP, against a LIKE-scan baseline.
+    Registry(crate::registry_bench::RegistryBench),
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +88,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Names(b) => names(b),
         BenchCommand::Screen(b) => screen(b),
         BenchCommand::Roads(b) => roads(b),
+        BenchCommand::Registry(b) => crate::registry_bench::run(b).await,
     }
 }
 

@@ -16,6 +16,7 @@ mod bench;
 mod demo;
 mod names;
 mod records;
+mod registry_bench;
 mod selfcheck;
 mod sim;
 

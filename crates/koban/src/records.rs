@@ -40,6 +40,8 @@ pub struct Summary {
     pub loaded: u64,
     pub rejected: u64,
     pub seconds: f64,
+    /// Of `seconds`, the time spent storing (the rest is waiting for the parser).
+    pub store_seconds: f64,
     pub sha256: String,
 }
 
@@ -115,9 +117,11 @@ pub async fn import(
                     )?;
                 }
                 summary.rejected += b.problems.len() as u64;
+                let t_store = Instant::now();
                 let done = koban
                     .system_import_records(operator, &source, &b.sha256, b.items, &mut state)
                     .await?;
+                summary.store_seconds += t_store.elapsed().as_secs_f64();
                 for p in &done.rejected {
                     writeln!(
                         report,
