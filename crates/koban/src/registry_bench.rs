@@ -157,16 +157,45 @@ const GIVEN: &[(&str, &str)] = &[
 ];
 
 const PLACES: &[&str] = &[
-    "品川", "練馬", "足立", "多摩", "八王子", "横浜", "川崎", "湘南", "相模", "大宮", "所沢",
-    "千葉", "習志野", "なにわ", "大阪", "和泉", "堺", "神戸", "姫路", "京都", "名古屋", "豊橋",
-    "岡崎", "札幌", "函館", "仙台", "福岡", "北九州", "広島", "宮城",
+    "品川",
+    "練馬",
+    "足立",
+    "多摩",
+    "八王子",
+    "横浜",
+    "川崎",
+    "湘南",
+    "相模",
+    "大宮",
+    "所沢",
+    "千葉",
+    "習志野",
+    "なにわ",
+    "大阪",
+    "和泉",
+    "堺",
+    "神戸",
+    "姫路",
+    "京都",
+    "名古屋",
+    "豊橋",
+    "岡崎",
+    "札幌",
+    "函館",
+    "仙台",
+    "福岡",
+    "北九州",
+    "広島",
+    "宮城",
 ];
 const PLATE_KANA: &[char] = &[
     'あ', 'い', 'う', 'え', 'か', 'き', 'く', 'け', 'こ', 'さ', 'す', 'せ', 'そ', 'た', 'ち', 'つ',
     'て', 'と', 'な', 'に', 'ぬ', 'ね', 'の', 'は', 'ひ', 'ふ', 'ほ', 'ま', 'み', 'む', 'め', 'も',
     'や', 'ゆ', 'よ', 'ら', 'り', 'る', 'れ', 'ろ',
 ];
-const MODELS: &[&str] = &["ZVW30", "NHP10", "GRS200", "E12", "RP3", "GK3", "JF3", "MXPA10"];
+const MODELS: &[&str] = &[
+    "ZVW30", "NHP10", "GRS200", "E12", "RP3", "GK3", "JF3", "MXPA10",
+];
 const MAKES: &[(&str, &str)] = &[
     ("トヨタ", "プリウス"),
     ("日産", "ノート"),
@@ -281,11 +310,7 @@ fn generate(path: &std::path::Path, n: u64, samples: &mut Samples) -> Result<()>
                    "article_type": "ノートパソコン", "brand": "", "stolen_on": date(&mut r, 2023, 2)})
         } else if roll < 82 {
             let letters = [b'A' + r.below(26) as u8, b'A' + r.below(26) as u8];
-            let number = format!(
-                "{}{:07}",
-                String::from_utf8_lossy(&letters),
-                i % 10_000_000
-            );
+            let number = format!("{}{:07}", String::from_utf8_lossy(&letters), i % 10_000_000);
             if keep(i) {
                 samples.exact.push(RawQuery {
                     document_number: Some(number.clone()),
@@ -303,7 +328,9 @@ fn generate(path: &std::path::Path, n: u64, samples: &mut Samples) -> Result<()>
             let kanji = format!("{fk} {gk}");
             let kana = format!("{fr} {gr}");
             if keep(i) {
-                samples.people.push((kanji.clone(), kana.clone(), dob.clone()));
+                samples
+                    .people
+                    .push((kanji.clone(), kana.clone(), dob.clone()));
             }
             if roll < 95 {
                 json!({"kind": "wanted", "owner_pref": owner,
@@ -434,7 +461,11 @@ fn person_query(i: usize, p: &(String, String, String)) -> RawQuery {
         2 => hepburn.to_uppercase(),
         3 => hepburn.to_uppercase().replace("OU", "OH"),
         4 => kana_wapuro(kana),
-        _ => hepburn.split_whitespace().rev().collect::<Vec<_>>().join(" "),
+        _ => hepburn
+            .split_whitespace()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     RawQuery {
         name: Some(name),
