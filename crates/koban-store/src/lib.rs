@@ -415,6 +415,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The stored parts of a reference dataset, in order (empty if never imported).
     async fn load_dataset(&self, kind: &str) -> Result<Vec<Dataset>, StoreError>;
     /// Closes the pool, waiting for connections to finish.
+    /// Tidies up after a bulk load: SQLite folds the write-ahead log back into the database
+    /// and cuts it to nothing; PostgreSQL refreshes the registry tables' planner statistics.
+    async fn checkpoint(&self) -> Result<(), StoreError>;
     async fn close(&self);
 }
 

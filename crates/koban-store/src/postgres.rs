@@ -1224,6 +1224,15 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        // PostgreSQL checkpoints on its own schedule. What a bulk load does leave behind is
+        // stale planner statistics (tables believed nearly empty), so refresh them.
+        sqlx::query("ANALYZE registry_records, registry_keys, registry_names")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -56,7 +56,11 @@ impl FromStr for SqliteSync {
 const BUSY_TIMEOUT_MS: u64 = 10_000;
 
 /// How often the checkpoint thread copies the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// WAL size past which the checkpoint thread makes the WAL start over (see
+/// `spawn_checkpointer`).
+const WAL_RESTART_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 /// Page cache per connection, in KiB (as a negative `cache_size`).
 const CACHE_KIB: i64 = -65_536;
@@ -111,6 +115,7 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     read: Arc<std::sync::Mutex<Connection>>,
     sync: SqliteSync,
+    path: std::path::PathBuf,
 }
 
 /// The single writer connection with its group-commit state.
@@ -219,13 +224,18 @@ impl SqliteStore {
 
     /// Copies the WAL back into the database file from a thread of its own.
     ///
-    /// SQLite's automatic checkpoint runs inside the commit that crosses the threshold, so
+    /// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so
     /// one audited request in a few hundred paid for copying a thousand pages and an fsync
     /// (the p99 of registry inquiries was four milliseconds against a median of a tenth of
-    /// one). A passive checkpoint needs no lock that writers wait on, so running it here
-    /// takes that work off the request path. The writer's automatic checkpoint is turned
-    /// off only once this thread runs; when the store is dropped the thread ends, and SQLite
-    /// checkpoints on the last close as usual.
+    /// one). The writer's automatic checkpoint is therefore off, and this thread runs a
+    /// passive checkpoint, which no writer waits for, every `CHECKPOINT_EVERY`.
+    ///
+    /// The price: the WAL only starts over when a writer begins after a complete
+    /// checkpoint, which a steady stream of writers (a bulk load above all) rarely leaves
+    /// room for. Past `WAL_RESTART_BYTES` this thread forces it (a TRUNCATE checkpoint,
+    /// which makes writers wait, measured at about half a second), so the file stays
+    /// bounded; a bulk load ends with [`Store::checkpoint`] instead. The thread ends when
+    /// the store is dropped.
     fn spawn_checkpointer(
         path: &Path,
         sync: SqliteSync,
@@ -234,15 +244,22 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         configure(&conn, sync)?;
         conn.pragma_update(None, "cache_size", -2048)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = std::path::PathBuf::from(wal);
         std::thread::Builder::new()
             .name("koban-sqlite-checkpoint".into())
             .spawn(move || {
                 while let Some(w) = writer.upgrade() {
                     drop(w);
-                    // A passive checkpoint of whatever has been committed; a busy database
-                    // is simply tried again on the next round.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
+                    let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+                    let sql = if big {
+                        "PRAGMA wal_checkpoint(TRUNCATE)"
+                    } else {
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    };
+                    // A busy database is simply tried again on the next round.
+                    if let Err(e) = conn.query_row(sql, [], |_| Ok(())) {
                         tracing::debug!(error = %e, "WAL checkpoint");
                     }
                     std::thread::sleep(CHECKPOINT_EVERY);
@@ -289,6 +306,7 @@ impl SqliteStore {
             writer,
             read: Arc::new(std::sync::Mutex::new(read)),
             sync,
+            path: path.to_path_buf(),
         })
     }
 
@@ -865,6 +883,18 @@ impl Store for SqliteStore {
         let kind = kind.to_string();
         self.read(move |c| collect(c, &q(sql::DATASET_PARTS), [kind], dataset_from_row))
             .await
+    }
+
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (path, sync) = (self.path.clone(), self.sync);
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&path)?;
+            configure(&conn, sync)?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Sqlite(format!("checkpoint task: {e}")))?
     }
 
     async fn close(&self) {

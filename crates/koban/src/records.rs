@@ -144,6 +144,8 @@ pub async fn import(
         }
     }
     let _ = reader.join();
+    // A bulk load leaves a large WAL; fold it in now rather than during the first queries.
+    koban.store().checkpoint().await?;
     summary.seconds = started.elapsed().as_secs_f64();
     if progress {
         eprintln!();
