@@ -513,3 +513,56 @@ async fn hit_confirmation_locate_clear(s: &Server) {
     assert_eq!(st, 403);
 }
 both!(hit_confirmation_locate_clear);
+
+/// The scheduled purge removes records whose validation window closed unvalidated, audits
+/// each removal with its reason, and leaves validated records alone.
+async fn purge_of_unvalidated_records(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let stale = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let kept = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-35")).await;
+    // Sixty-one days on the validation window is open; the owner validates one record.
+    s.clock.advance_s(61 * 86_400);
+    let clerk = s
+        .login(&s.user("clerk-p", "pref-13", &[Role::RecordsClerk]).await)
+        .await;
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{kept}/validate"),
+            Some(&clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let r = s.koban.system_purge_records("test").await.unwrap();
+    assert!(r.purged.is_empty(), "nothing is due yet: {r:?}");
+    // Past ninety days the unvalidated record is purged.
+    s.clock.advance_s(30 * 86_400);
+    let r = s.koban.system_purge_records("test").await.unwrap();
+    assert_eq!(r.purged.get("unvalidated"), Some(&1), "{r:?}");
+    let q = s
+        .login(&s.user("query-p", "pref-13", &[Role::QueryOperator]).await)
+        .await;
+    let (_, v) = inquire(
+        s,
+        &q,
+        json!({"plate": "品川300あ1234", "officer": "o"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(v["hit"], false, "{v}");
+    let (_, v) = inquire(
+        s,
+        &q,
+        json!({"plate": "品川300あ1235", "officer": "o"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(v["hit"], true, "{v}");
+    let events = s
+        .audit_events(&format!("action=registry.purge&object_id={stale}"))
+        .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["reason"], "unvalidated");
+}
+both!(purge_of_unvalidated_records);

@@ -861,6 +861,69 @@ impl Koban {
     }
 }
 
+/// What a purge run removed, by reason.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PurgeReport {
+    pub examined: usize,
+    pub purged: std::collections::BTreeMap<String, usize>,
+}
+
+/// Records examined per purge transaction.
+const PURGE_BATCH: u32 = 10_000;
+
+impl Koban {
+    /// The scheduled purge (run from the console, e.g. nightly): removes records whose
+    /// lifecycle says they are due — unvalidated past their window, stolen articles past
+    /// their retention, located records not cleared within two weeks, located missing
+    /// persons at once. Each removal is one audit event naming the reason; the record's
+    /// earlier history stays in the audit log.
+    pub async fn system_purge_records(&self, operator: &str) -> Result<PurgeReport, ServiceError> {
+        let now = self.now_us();
+        let articles_before =
+            koban_registry::date::jst_year_start(koban_registry::date::jst_year(now) - 1);
+        let mut report = PurgeReport::default();
+        loop {
+            let (mut tx, actor) = self.begin_system(operator).await?;
+            let rows = tx
+                .registry_purge_candidates(now, articles_before, PURGE_BATCH)
+                .await?;
+            let mut drafts = Vec::new();
+            for row in &rows {
+                let life: Lifecycle =
+                    serde_json::from_str(&row.lifecycle).map_err(|e| corrupt("lifecycle", e))?;
+                let Some(reason) = life.purge_reason(now) else {
+                    continue;
+                };
+                let reason = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                tx.delete_registry_record(&row.id).await?;
+                let mut ev = actor.draft(&RequestCtx::cli(), "registry.purge");
+                ev.object(RECORD_OBJECT, row.id.clone());
+                ev.scope_pref = Some(row.owner_pref.as_str());
+                ev.detail("reason", reason.clone());
+                ev.detail("kind", row.kind.clone());
+                ev.result = "success".into();
+                drafts.push(ev);
+                *report.purged.entry(reason).or_default() += 1;
+            }
+            report.examined += rows.len();
+            let removed = drafts.len();
+            if !drafts.is_empty() {
+                self.audit().append_many(&mut *tx, drafts, now).await?;
+            }
+            tx.commit().await?;
+            // Candidates not due (a missing person overdue for validation is kept) come back
+            // on every page; stop once a page removes nothing new.
+            if rows.len() < PURGE_BATCH as usize || removed == 0 {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
+
 /// The subject id an inquiry is recorded under.
 fn subject_of(key: &QueryKey) -> String {
     match key {

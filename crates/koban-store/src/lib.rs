@@ -577,6 +577,17 @@ pub trait Tx: Send {
         hi: i64,
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
+    /// Records that may be due for purging at `now_us`: in the active file and past their
+    /// validation window, located, or stolen articles entered before `articles_before_us`.
+    /// The caller decides with the lifecycle's own rule.
+    async fn registry_purge_candidates(
+        &mut self,
+        now_us: i64,
+        articles_before_us: i64,
+        limit: u32,
+    ) -> Result<Vec<RegistryRow>, StoreError>;
+    /// Deletes a record and its index rows (its history stays in the audit log).
+    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError>;
     /// Ids of records whose file JSON contains `needle` — a sequential scan, kept only as
     /// the benchmark's naive baseline; nothing that answers users calls it.
     async fn registry_scan_contains(

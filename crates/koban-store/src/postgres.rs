@@ -993,6 +993,36 @@ impl crate::Tx for PgTx {
         row.as_ref().map(registry_from_row).transpose()
     }
 
+    async fn registry_purge_candidates(
+        &mut self,
+        now_us: i64,
+        articles_before_us: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        let rows = sqlx::query(sql::REGISTRY_PURGE_CANDIDATES)
+            .bind(now_us)
+            .bind(articles_before_us)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(registry_from_row).collect()
+    }
+
+    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
+        for sql in [
+            sql::DELETE_REGISTRY_KEYS,
+            sql::DELETE_REGISTRY_NAMES,
+            sql::DELETE_REGISTRY_RECORD,
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
     async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
         let any = sqlx::query(sql::REGISTRY_ANY)
             .fetch_optional(&mut *self.tx)

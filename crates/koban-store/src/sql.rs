@@ -142,6 +142,10 @@ pub(crate) const REGISTRY_BY_KEY: &str = "SELECT r.id, r.kind, r.owner_pref, r.s
 pub(crate) const REGISTRY_NAME_CANDIDATES: &str =
     "SELECT record_id FROM registry_names WHERE token = $1 AND dob BETWEEN $2 AND $3 LIMIT $4";
 
+pub(crate) const REGISTRY_PURGE_CANDIDATES: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.state IN ('active', 'located') AND (r.validation_due_us < $1 OR r.state = 'located' OR (r.kind = 'stolen_article' AND r.entered_at_us < $2)) ORDER BY r.id LIMIT $3";
+
+pub(crate) const DELETE_REGISTRY_RECORD: &str = "DELETE FROM registry_records WHERE id = $1";
+
 pub(crate) const REGISTRY_ANY: &str = "SELECT id FROM registry_records LIMIT 1";
 
 pub(crate) const REGISTRY_SCAN_CONTAINS: &str =

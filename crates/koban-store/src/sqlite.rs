@@ -1690,6 +1690,28 @@ impl Tx for SqliteTx {
         one(self.c()?, &q(sql::REGISTRY_BY_ID), [id], registry_from_row)
     }
 
+    async fn registry_purge_candidates(
+        &mut self,
+        now_us: i64,
+        articles_before_us: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::REGISTRY_PURGE_CANDIDATES),
+            params![now_us, articles_before_us, i64::from(limit)],
+            registry_from_row,
+        )
+    }
+
+    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
+        let conn = self.c()?;
+        exec(conn, &q(sql::DELETE_REGISTRY_KEYS), [id])?;
+        exec(conn, &q(sql::DELETE_REGISTRY_NAMES), [id])?;
+        exec(conn, &q(sql::DELETE_REGISTRY_RECORD), [id])?;
+        Ok(())
+    }
+
     async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
         let any: Option<String> = one(self.c()?, sql::REGISTRY_ANY, [], |r| Ok(r.get(0)?))?;
         Ok(any.is_none())

@@ -58,6 +58,9 @@ enum Command {
     /// Road network tools.
     #[command(subcommand)]
     Roads(RoadsCommand),
+    /// The national records registry's scheduled work.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Name matching across scripts and romanisations.
     #[command(subcommand)]
     Names(NamesCommand),
@@ -223,6 +226,17 @@ enum ImportCommand {
         #[command(flatten)]
         storage: StorageArgs,
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RegistryCommand {
+    /// Purge records that are due: unvalidated past their window, stolen articles past
+    /// their retention, located records not cleared within two weeks, located missing
+    /// persons. Meant for a nightly schedule; each removal is audited with its reason.
+    Purge {
+        #[command(flatten)]
+        storage: StorageArgs,
     },
 }
 
@@ -425,6 +439,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Import(ImportCommand::Boundaries { storage, files }) => {
             import_geo(&storage, koban_service::geo::BOUNDARIES, &files).await
+        }
+        Command::Registry(RegistryCommand::Purge { storage }) => {
+            let (koban, _) = open(&storage).await?;
+            let r = koban.system_purge_records(&console_name()).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Names(NamesCommand::Compare(args)) => names::compare(args),
