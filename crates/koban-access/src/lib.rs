@@ -178,6 +178,15 @@ pub enum Action {
     MessageReceive,
     /// Report to the command room from the field: text, a photo, a location.
     MessageReport,
+    /// Read registry records of one's own prefecture with their history.
+    RecordRead,
+    /// Enter, modify, cancel, validate and clear registry records, and answer hit
+    /// confirmation requests, for one's own prefecture.
+    RecordEnter,
+    /// The second person's check of a new registry entry.
+    RecordVerify,
+    /// Query the national registry, ask for hit confirmation and send locates.
+    RecordQuery,
 }
 
 impl Action {
@@ -203,10 +212,14 @@ impl Action {
             Action::MessageSend => "message_send",
             Action::MessageReceive => "message_receive",
             Action::MessageReport => "message_report",
+            Action::RecordRead => "record_read",
+            Action::RecordEnter => "record_enter",
+            Action::RecordVerify => "record_verify",
+            Action::RecordQuery => "record_query",
         }
     }
 
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 23] = [
         Action::SelfService,
         Action::OrgRead,
         Action::OrgManage,
@@ -226,6 +239,10 @@ impl Action {
         Action::MessageSend,
         Action::MessageReceive,
         Action::MessageReport,
+        Action::RecordRead,
+        Action::RecordEnter,
+        Action::RecordVerify,
+        Action::RecordQuery,
     ];
 }
 
@@ -256,6 +273,12 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Action::MessageSend => role == Dispatcher,
         Action::MessageReceive => matches!(role, FieldOfficer | Dispatcher),
         Action::MessageReport => matches!(role, FieldOfficer | Dispatcher),
+        // Records clerks keep their prefecture's records (and check each other's entries);
+        // query-centre operators query the whole registry for the officers on the radio
+        // and see the records they act on. Auditors review records and their histories.
+        Action::RecordRead => matches!(role, RecordsClerk | QueryOperator | Auditor),
+        Action::RecordEnter | Action::RecordVerify => role == RecordsClerk,
+        Action::RecordQuery => matches!(role, QueryOperator | RecordsClerk),
     }
 }
 
@@ -323,6 +346,18 @@ mod tests {
             assert_eq!(role_allows(r, Action::AuditRead), r == Role::Auditor);
             assert!(role_allows(r, Action::OrgRead));
         }
+    }
+
+    #[test]
+    fn registry_work_is_split_between_clerks_and_query_centres() {
+        for r in Role::ALL {
+            assert_eq!(role_allows(r, Action::RecordEnter), r == Role::RecordsClerk);
+            assert_eq!(
+                role_allows(r, Action::RecordQuery),
+                matches!(r, Role::QueryOperator | Role::RecordsClerk)
+            );
+        }
+        assert!(!role_allows(Role::Administrator, Action::RecordQuery));
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod handlers;
 mod live;
 pub mod openapi;
 pub mod ratelimit;
+mod registry_handlers;
 
 pub use error::ApiError;
 pub use ratelimit::RateLimit;
@@ -84,6 +85,7 @@ pub fn router_with_console(
 
 fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLookup>) -> Router {
     use handlers as h;
+    use registry_handlers as r;
     let state = AppState {
         koban,
         limiter: Arc::new(ratelimit::Limiter::new(rate_limit)),
@@ -165,7 +167,28 @@ fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLoo
         .route(
             "/eido",
             post(eido_handlers::import_eido).layer(DefaultBodyLimit::max(MAX_EIDO_BODY_BYTES)),
-        );
+        )
+        .route("/records", post(r::enter_record))
+        .route("/records/{id}", get(r::get_record).put(r::modify_record))
+        .route("/records/{id}/history", get(r::record_history))
+        .route("/records/{id}/verify", post(r::verify_record))
+        .route("/records/{id}/cancel", post(r::cancel_record))
+        .route("/records/{id}/validate", post(r::validate_record))
+        .route("/records/{id}/clear", post(r::clear_record))
+        .route("/records/{id}/locate", post(r::locate_record))
+        .route(
+            "/records/{id}/hit-requests",
+            post(r::request_hit_confirmation),
+        )
+        .route(
+            "/records/{id}/hit-requests/{request_id}/resend",
+            post(r::resend_hit_confirmation),
+        )
+        .route(
+            "/records/{id}/hit-requests/{request_id}/response",
+            post(r::answer_hit_confirmation),
+        )
+        .route("/registry/inquiries", post(r::inquire).get(r::who_queried));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

@@ -505,6 +505,132 @@ pub const OPERATIONS: &[Operation] = &[
         Some("EidoDocument"),
         &[],
     ),
+    op(
+        "post",
+        "/records",
+        "Enter a registry record (pending a second person's verification); answers the other owners' records on the same subject",
+        "registry",
+        Some("RecordFile"),
+        &[],
+    ),
+    op(
+        "get",
+        "/records/{id}",
+        "One registry record of one's prefecture",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "put",
+        "/records/{id}",
+        "Modify one's own record (the whole file, same kind)",
+        "registry",
+        Some("RecordFile"),
+        &[],
+    ),
+    op(
+        "get",
+        "/records/{id}/history",
+        "A record's history and hit confirmation requests",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/verify",
+        "Second-person verification of a new entry",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/cancel",
+        "Cancel one's own record",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/validate",
+        "Validate one's own record (60–90 days after entry, then yearly)",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/clear",
+        "Clear one's own record (found or recovered)",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/locate",
+        "Locate a record after a confirmed hit",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/hit-requests",
+        "Ask the owner to confirm a hit (urgent 10 min, routine 1 h)",
+        "registry",
+        Some("HitRequest"),
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/hit-requests/{request_id}/resend",
+        "Re-send an unanswered hit confirmation request",
+        "registry",
+        None,
+        &[],
+    ),
+    op(
+        "post",
+        "/records/{id}/hit-requests/{request_id}/response",
+        "Answer a hit confirmation request (owner)",
+        "registry",
+        Some("HitResponse"),
+        &[],
+    ),
+    op(
+        "post",
+        "/registry/inquiries",
+        "Query the national registry by plate, VIN, document, serial or person (needs officer and purpose)",
+        "registry",
+        Some("Inquiry"),
+        &[],
+    ),
+    op(
+        "get",
+        "/registry/inquiries",
+        "Who queried a subject or hit a record, when and why (auditors)",
+        "registry",
+        None,
+        &[
+            "record_id",
+            "plate",
+            "vehicle_id",
+            "document_number",
+            "issuing_state",
+            "document_type",
+            "firearm_serial",
+            "firearm_make",
+            "article_serial",
+            "owner_applied_number",
+            "name",
+            "date_of_birth",
+            "limit",
+        ],
+    ),
 ];
 
 fn error_responses(auth: bool) -> Value {
@@ -571,7 +697,7 @@ pub fn document() -> Value {
     let s = |props: Value, required: &[&str]| json!({"type": "object", "additionalProperties": false, "properties": props, "required": required});
     let string = json!({"type": "string"});
     let roles = json!({"type": "array", "items": {"type": "string", "enum": ["call_taker", "dispatcher", "field_officer", "query_operator", "records_clerk", "analyst", "auditor", "administrator"]}});
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "koban API",
@@ -606,5 +732,22 @@ pub fn document() -> Value {
                 "NewTerminal": s(json!({"name": string, "unit_id": string, "idle_exempt": {"type": "boolean"}}), &["name", "unit_id"]),
             }
         }
-    })
+    });
+    registry_schemas(&mut doc["components"]["schemas"]);
+    doc
+}
+
+/// The schemas of the registry's request bodies (kept apart: the main literal is at the
+/// macro recursion limit).
+fn registry_schemas(schemas: &mut Value) {
+    let string = json!({"type": "string"});
+    schemas["RecordFile"] = json!({"type": "object", "required": ["kind"], "description": "A record file: `kind` (wanted, missing, unidentified, stolen_vehicle, stolen_plate, stolen_firearm, stolen_article, travel_document) and that file's fields", "properties": {"kind": string}});
+    schemas["HitRequest"] = json!({"type": "object", "additionalProperties": false, "properties": {"priority": {"type": "string", "enum": ["urgent", "routine"]}}});
+    schemas["HitResponse"] = json!({"type": "object", "additionalProperties": false, "required": ["answer"], "properties": {"answer": {"type": "string", "enum": ["confirmed", "not_confirmed", "need_more_time"]}, "extra_minutes": {"type": "integer", "minimum": 1, "maximum": 1440}}});
+    schemas["Inquiry"] = json!({"type": "object", "description": "Exactly one kind of key, plus officer and purpose (or the X-Koban-Purpose header)", "required": ["officer"], "properties": {
+        "plate": string, "vehicle_id": string, "document_number": string, "issuing_state": string,
+        "document_type": string, "firearm_serial": string, "firearm_make": string,
+        "article_serial": string, "owner_applied_number": string, "name": string,
+        "date_of_birth": string, "dob_tolerance_years": {"type": "integer", "minimum": 0, "maximum": 5},
+        "officer": string, "purpose": string}});
 }

@@ -82,6 +82,26 @@ pub fn jst_year(t_us: i64) -> i64 {
     yoe + era * 400 + i64::from(month <= 2)
 }
 
+/// The calendar date in Japan of a UTC microsecond instant ("today" for validation).
+pub fn jst_date(t_us: i64) -> Date {
+    let days = (t_us + JST_OFFSET_US).div_euclid(DAY_US);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Date {
+        // Instants are i64 microseconds, so the year is within ±300,000 and fits.
+        year: i32::try_from(year).unwrap_or(i32::MAX),
+        month: u8::try_from(month).unwrap_or(1),
+        day: u8::try_from(day).unwrap_or(1),
+    }
+}
+
 /// The first instant (UTC microseconds) of 1 January of `year` in Japan.
 pub fn jst_year_start(year: i64) -> i64 {
     days_from_civil(year, 1, 1) * DAY_US - JST_OFFSET_US
@@ -124,6 +144,22 @@ pub mod serde_opt_date {
                 .map(Some)
                 .map_err(serde::de::Error::custom),
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod jst_date_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn jst_date_inverts_days_from_civil(days in -100_000i64..200_000, us in 0i64..DAY_US) {
+            let t = days * DAY_US - JST_OFFSET_US + us;
+            let d = jst_date(t);
+            prop_assert_eq!(days_from_civil(i64::from(d.year), u32::from(d.month), u32::from(d.day)), days);
+            prop_assert_eq!(i64::from(d.year), jst_year(t));
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod conflict;
 pub mod date;
 pub mod document;
 pub mod error;
+pub mod index;
 pub mod lifecycle;
 pub mod plate;
 pub mod query;

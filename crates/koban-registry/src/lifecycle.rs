@@ -206,7 +206,7 @@ impl Message {
 }
 
 /// One accepted message in a record's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {
     /// When (UTC microseconds).
     pub at: i64,
@@ -220,6 +220,59 @@ pub struct HistoryEntry {
     pub from: Option<RecordState>,
     /// The state after.
     pub to: RecordState,
+}
+
+/// Every message name a history may hold, so stored histories read back into the
+/// `&'static str` the lifecycle writes (and an unknown name is refused, not invented).
+pub const MESSAGE_NAMES: [&str; 11] = [
+    "entry",
+    "import",
+    "verify",
+    "modify",
+    "cancel",
+    "validate",
+    "hit_confirmation_request",
+    "hit_confirmation_resend",
+    "hit_confirmation_response",
+    "locate",
+    "clear",
+];
+
+/// A history entry as stored, read back through [`MESSAGE_NAMES`].
+#[derive(Deserialize)]
+struct HistoryEntryWire {
+    at: i64,
+    actor: String,
+    pref: PrefCode,
+    message: String,
+    from: Option<RecordState>,
+    to: RecordState,
+}
+
+impl<'de> Deserialize<'de> for HistoryEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = HistoryEntryWire::deserialize(d)?;
+        HistoryEntry::try_from(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<HistoryEntryWire> for HistoryEntry {
+    type Error = String;
+    fn try_from(w: HistoryEntryWire) -> Result<Self, Self::Error> {
+        let message = MESSAGE_NAMES
+            .iter()
+            .find(|n| **n == w.message)
+            .copied()
+            .ok_or_else(|| format!("unknown message {:?}", w.message))?;
+        Ok(HistoryEntry {
+            at: w.at,
+            actor: w.actor,
+            pref: w.pref,
+            message,
+            from: w.from,
+            to: w.to,
+        })
+    }
 }
 
 /// Why a record should be purged.
@@ -237,7 +290,7 @@ pub enum PurgeReason {
 }
 
 /// A record's lifecycle: state, ownership, hit confirmations, validation and history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {
     kind: RecordKind,
     owner: PrefCode,
@@ -274,6 +327,51 @@ impl Lifecycle {
                 from: None,
                 to: RecordState::PendingVerification,
             }],
+        })
+    }
+
+    /// A record carried over by a bulk load from another system, where it was entered on
+    /// `entered_at` by `entered_by` and already verified by a second person there. It is
+    /// active at once; its history says it was imported, by whom and when, so the missing
+    /// second-person check in koban is never mistaken for one that happened here.
+    pub fn imported(
+        kind: RecordKind,
+        owner: PrefCode,
+        entered_by: &str,
+        entered_at: i64,
+        importer: &Actor,
+        now: i64,
+    ) -> Result<Lifecycle, RegistryError> {
+        check_id("entered_by", entered_by)?;
+        check_id("actor", &importer.user)?;
+        Ok(Lifecycle {
+            kind,
+            owner,
+            entered_by: entered_by.to_string(),
+            entered_at,
+            state: RecordState::Active,
+            last_validated_at: None,
+            located_at: None,
+            located_by: None,
+            requests: Vec::new(),
+            history: vec![
+                HistoryEntry {
+                    at: entered_at,
+                    actor: entered_by.to_string(),
+                    pref: owner,
+                    message: "entry",
+                    from: None,
+                    to: RecordState::PendingVerification,
+                },
+                HistoryEntry {
+                    at: now,
+                    actor: importer.user.clone(),
+                    pref: importer.pref,
+                    message: "import",
+                    from: Some(RecordState::PendingVerification),
+                    to: RecordState::Active,
+                },
+            ],
         })
     }
 

@@ -184,8 +184,10 @@ fn is_kana(c: char) -> bool {
 }
 
 /// Cautions carried in every answer that hits the record (a hit alone is not grounds for
-/// action, but the officer must know the danger before approaching).
+/// action, but the officer must know the danger before approaching). A flag left out is
+/// not set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CautionFlags {
     /// May be armed.
     pub armed: bool,
@@ -233,8 +235,9 @@ pub enum Sex {
     Unknown,
 }
 
-/// Physical descriptors.
+/// Physical descriptors (any left out are unknown).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Descriptors {
     /// Sex.
     pub sex: Sex,
@@ -333,7 +336,8 @@ pub struct WantedPerson {
     pub descriptors: Descriptors,
     /// The warrant.
     pub warrant: Warrant,
-    /// Cautions.
+    /// Cautions (none when left out).
+    #[serde(default)]
     pub caution: CautionFlags,
 }
 
@@ -358,7 +362,8 @@ pub struct MissingPerson {
     pub juvenile: bool,
     /// Elderly, disabled, ill or otherwise at risk.
     pub vulnerable: bool,
-    /// Cautions.
+    /// Cautions (none when left out).
+    #[serde(default)]
     pub caution: CautionFlags,
 }
 

@@ -36,6 +36,8 @@ pub mod live;
 pub mod mapdata;
 pub mod messages;
 mod org;
+pub mod registry;
+pub mod registry_import;
 mod terminals;
 mod users;
 pub mod verify;

@@ -365,6 +365,32 @@ pub struct IncidentFilter {
     pub limit: u32,
 }
 
+// ---- National records registry -------------------------------------------------------
+
+/// A registry record as stored: the file and lifecycle as JSON beside the columns that
+/// lists and schedules query, and (for writes) the index rows it is found by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryRow {
+    pub id: String,
+    /// `RecordKind` wire name, e.g. `stolen_vehicle`.
+    pub kind: String,
+    pub owner_pref: PrefCode,
+    /// `RecordState` wire name.
+    pub state: String,
+    pub entered_at_us: i64,
+    pub updated_at_us: i64,
+    /// When the current validation window closes.
+    pub validation_due_us: i64,
+    /// JSON of the record file.
+    pub file: String,
+    /// JSON of the lifecycle (hit confirmations and history included).
+    pub lifecycle: String,
+    /// Identifier keys (written on insert and on a re-index; empty when read back).
+    pub keys: Vec<String>,
+    /// Name tokens with the date of birth as `yyyymmdd` (likewise write-only).
+    pub names: Vec<(String, i64)>,
+}
+
 /// How [`Store::peek_user`] finds an account.
 #[derive(Clone, Copy, Debug)]
 pub enum UserKey<'a> {
@@ -442,6 +468,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Live events not yet handed to the event bus, oldest first.
     async fn live_outbox(&self, limit: u32) -> Result<Vec<LiveEventRow>, StoreError>;
     /// Closes the pool, waiting for connections to finish.
+    /// Tidies up after a bulk load: SQLite folds the write-ahead log back into the database
+    /// and cuts it to nothing; PostgreSQL refreshes the registry tables' planner statistics.
+    async fn checkpoint(&self) -> Result<(), StoreError>;
     async fn close(&self);
 }
 
@@ -586,6 +615,50 @@ pub trait Tx: Send {
         at_us: i64,
         read: bool,
     ) -> Result<bool, StoreError>;
+
+    // National records registry.
+    /// Inserts records with their index rows. Bulk loads pass thousands at once.
+    async fn insert_registry_records(&mut self, rows: &[RegistryRow]) -> Result<(), StoreError>;
+    /// Updates a record's columns and documents; with `reindex`, replaces its index rows
+    /// with `row.keys` and `row.names`.
+    async fn update_registry_record(
+        &mut self,
+        row: &RegistryRow,
+        reindex: bool,
+    ) -> Result<(), StoreError>;
+    async fn get_registry_record(&mut self, id: &str) -> Result<Option<RegistryRow>, StoreError>;
+    /// True if no record was ever stored (a bulk load into an empty registry can skip
+    /// looking each subject up in storage).
+    async fn registry_is_empty(&mut self) -> Result<bool, StoreError>;
+    /// Records indexed under an identifier key, any state.
+    async fn registry_by_key(&mut self, key: &str) -> Result<Vec<RegistryRow>, StoreError>;
+    /// Ids of records indexed under a name token with a date of birth in `[lo, hi]`
+    /// (`yyyymmdd`), at most `limit`.
+    async fn registry_name_candidates(
+        &mut self,
+        token: &str,
+        lo: i64,
+        hi: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Records that may be due for purging at `now_us`: in the active file and past their
+    /// validation window, located, or stolen articles entered before `articles_before_us`.
+    /// The caller decides with the lifecycle's own rule.
+    async fn registry_purge_candidates(
+        &mut self,
+        now_us: i64,
+        articles_before_us: i64,
+        limit: u32,
+    ) -> Result<Vec<RegistryRow>, StoreError>;
+    /// Deletes a record and its index rows (its history stays in the audit log).
+    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError>;
+    /// Ids of records whose file JSON contains `needle` — a sequential scan, kept only as
+    /// the benchmark's naive baseline; nothing that answers users calls it.
+    async fn registry_scan_contains(
+        &mut self,
+        needle: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 
     // Reference data.
     /// Replaces every part of a dataset with `parts`.

@@ -1002,6 +1002,149 @@ impl crate::Tx for PgTx {
         Ok(())
     }
 
+    async fn insert_registry_records(
+        &mut self,
+        rows: &[crate::RegistryRow],
+    ) -> Result<(), StoreError> {
+        // Bind arrays of bounded size: PostgreSQL's wire protocol limits one message.
+        for chunk in rows.chunks(10_000) {
+            insert_registry_batch(&mut self.tx, chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_registry_record(
+        &mut self,
+        r: &crate::RegistryRow,
+        reindex: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::UPDATE_REGISTRY_RECORD)
+            .bind(&r.id)
+            .bind(&r.state)
+            .bind(r.updated_at_us)
+            .bind(r.validation_due_us)
+            .bind(&r.file)
+            .bind(&r.lifecycle)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        if reindex {
+            for del in [sql::DELETE_REGISTRY_KEYS, sql::DELETE_REGISTRY_NAMES] {
+                sqlx::query(del)
+                    .bind(&r.id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            }
+            for k in &r.keys {
+                sqlx::query(sql::INSERT_REGISTRY_KEY)
+                    .bind(k)
+                    .bind(&r.id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            }
+            for (t, d) in &r.names {
+                sqlx::query(sql::INSERT_REGISTRY_NAME)
+                    .bind(t)
+                    .bind(d)
+                    .bind(&r.id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_registry_record(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::RegistryRow>, StoreError> {
+        let row = sqlx::query(sql::REGISTRY_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(registry_from_row).transpose()
+    }
+
+    async fn registry_purge_candidates(
+        &mut self,
+        now_us: i64,
+        articles_before_us: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        let rows = sqlx::query(sql::REGISTRY_PURGE_CANDIDATES)
+            .bind(now_us)
+            .bind(articles_before_us)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(registry_from_row).collect()
+    }
+
+    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
+        for sql in [
+            sql::DELETE_REGISTRY_KEYS,
+            sql::DELETE_REGISTRY_NAMES,
+            sql::DELETE_REGISTRY_RECORD,
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
+    async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
+        let any = sqlx::query(sql::REGISTRY_ANY)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(any.is_none())
+    }
+
+    async fn registry_by_key(&mut self, key: &str) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        let rows = sqlx::query(sql::REGISTRY_BY_KEY)
+            .bind(key)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(registry_from_row).collect()
+    }
+
+    async fn registry_name_candidates(
+        &mut self,
+        token: &str,
+        lo: i64,
+        hi: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(sql::REGISTRY_NAME_CANDIDATES)
+            .bind(token)
+            .bind(lo)
+            .bind(hi)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    async fn registry_scan_contains(
+        &mut self,
+        needle: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(sql::REGISTRY_SCAN_CONTAINS)
+            .bind(format!("%{needle}%"))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     async fn search_audit(
         &mut self,
         a: &crate::AuditQuery,
@@ -1223,6 +1366,15 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        // PostgreSQL checkpoints on its own schedule. What a bulk load does leave behind is
+        // stale planner statistics (tables believed nearly empty), so refresh them.
+        sqlx::query("ANALYZE registry_records, registry_keys, registry_names")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1383,6 +1535,124 @@ fn receipt_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::ReceiptRow, Stor
         delivered_at_us: r.try_get("delivered_at_us")?,
         read_at_us: r.try_get("read_at_us")?,
     })
+}
+
+// ---- National records registry -------------------------------------------------------
+
+fn registry_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::RegistryRow, StoreError> {
+    use sqlx::Row;
+    let pref: String = r.try_get("owner_pref")?;
+    Ok(crate::RegistryRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        owner_pref: koban_org::PrefCode::parse(&pref)
+            .map_err(|e| StoreError::Corrupt(format!("registry owner: {e}")))?,
+        state: r.try_get("state")?,
+        entered_at_us: r.try_get("entered_at_us")?,
+        updated_at_us: r.try_get("updated_at_us")?,
+        validation_due_us: r.try_get("validation_due_us")?,
+        file: r.try_get("file")?,
+        lifecycle: r.try_get("lifecycle")?,
+        keys: Vec::new(),
+        names: Vec::new(),
+    })
+}
+
+/// Bulk insert through `UNNEST`: one statement per table for the whole batch, because a
+/// round trip per row would cap a bulk load at a few thousand rows a second.
+const UNNEST_REGISTRY_RECORDS: &str = "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, file, lifecycle) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])";
+const UNNEST_REGISTRY_KEYS: &str =
+    "INSERT INTO registry_keys (key, record_id) SELECT * FROM UNNEST($1::text[], $2::text[])";
+const UNNEST_REGISTRY_NAMES: &str = "INSERT INTO registry_names (token, dob, record_id) SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING";
+
+async fn insert_registry_batch(
+    tx: &mut sqlx::PgConnection,
+    rows: &[crate::RegistryRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let (mut ids, mut kinds, mut owners, mut states) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut entered, mut updated, mut due) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut files, mut lives) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    // Index rows go in key order, so the B-tree inserts of a bulk load stay local.
+    let mut key_rows: Vec<(&str, &str)> = rows
+        .iter()
+        .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id.as_str())))
+        .collect();
+    key_rows.sort_unstable();
+    let (kk, kr): (Vec<&str>, Vec<&str>) = key_rows.into_iter().unzip();
+    let mut name_rows: Vec<(&str, i64, &str)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.names
+                .iter()
+                .map(move |(t, d)| (t.as_str(), *d, r.id.as_str()))
+        })
+        .collect();
+    name_rows.sort_unstable();
+    let (mut nt, mut nd, mut nr) = (
+        Vec::with_capacity(name_rows.len()),
+        Vec::with_capacity(name_rows.len()),
+        Vec::with_capacity(name_rows.len()),
+    );
+    for (t, d, id) in name_rows {
+        nt.push(t);
+        nd.push(d);
+        nr.push(id);
+    }
+    for r in rows {
+        ids.push(r.id.as_str());
+        kinds.push(r.kind.as_str());
+        owners.push(r.owner_pref.as_str());
+        states.push(r.state.as_str());
+        entered.push(r.entered_at_us);
+        updated.push(r.updated_at_us);
+        due.push(r.validation_due_us);
+        files.push(r.file.as_str());
+        lives.push(r.lifecycle.as_str());
+    }
+    sqlx::query(UNNEST_REGISTRY_RECORDS)
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&owners)
+        .bind(&states)
+        .bind(&entered)
+        .bind(&updated)
+        .bind(&due)
+        .bind(&files)
+        .bind(&lives)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    if !kk.is_empty() {
+        sqlx::query(UNNEST_REGISTRY_KEYS)
+            .bind(&kk)
+            .bind(&kr)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
+    if !nt.is_empty() {
+        sqlx::query(UNNEST_REGISTRY_NAMES)
+            .bind(&nt)
+            .bind(&nd)
+            .bind(&nr)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -121,6 +121,38 @@ pub(crate) const MARK_DELIVERED: &str = "UPDATE message_receipts SET delivered_a
 
 pub(crate) const MARK_READ: &str = "UPDATE message_receipts SET delivered_at_us = COALESCE(delivered_at_us, $3), read_at_us = COALESCE(read_at_us, $3) WHERE message_id = $1 AND unit_id = $2";
 
+// ---- National records registry -------------------------------------------------------
+
+pub(crate) const INSERT_REGISTRY_RECORD: &str = "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, file, lifecycle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) const INSERT_REGISTRY_KEY: &str =
+    "INSERT INTO registry_keys (key, record_id) VALUES ($1, $2)";
+
+pub(crate) const INSERT_REGISTRY_NAME: &str =
+    "INSERT INTO registry_names (token, dob, record_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+pub(crate) const UPDATE_REGISTRY_RECORD: &str = "UPDATE registry_records SET state = $2, updated_at_us = $3, validation_due_us = $4, file = $5, lifecycle = $6 WHERE id = $1";
+
+pub(crate) const DELETE_REGISTRY_KEYS: &str = "DELETE FROM registry_keys WHERE record_id = $1";
+
+pub(crate) const DELETE_REGISTRY_NAMES: &str = "DELETE FROM registry_names WHERE record_id = $1";
+
+pub(crate) const REGISTRY_BY_ID: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.id = $1";
+
+pub(crate) const REGISTRY_BY_KEY: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_keys k JOIN registry_records r ON r.id = k.record_id WHERE k.key = $1 ORDER BY r.id";
+
+pub(crate) const REGISTRY_NAME_CANDIDATES: &str =
+    "SELECT record_id FROM registry_names WHERE token = $1 AND dob BETWEEN $2 AND $3 LIMIT $4";
+
+pub(crate) const REGISTRY_PURGE_CANDIDATES: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.state IN ('active', 'located') AND (r.validation_due_us < $1 OR r.state = 'located' OR (r.kind = 'stolen_article' AND r.entered_at_us < $2)) ORDER BY r.id LIMIT $3";
+
+pub(crate) const DELETE_REGISTRY_RECORD: &str = "DELETE FROM registry_records WHERE id = $1";
+
+pub(crate) const REGISTRY_ANY: &str = "SELECT id FROM registry_records LIMIT 1";
+
+pub(crate) const REGISTRY_SCAN_CONTAINS: &str =
+    "SELECT id FROM registry_records WHERE file LIKE $1 LIMIT $2";
+
 pub(crate) const PG_MIGRATIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 

@@ -29,6 +29,9 @@ pub enum BenchCommand {
     Recommend(crate::bench_recommend::RecommendBench),
     /// koban's routing beside OSRM on the same .osm file: travel times and table queries.
     Osrm(crate::bench_osrm::OsrmBench),
+    /// The national records registry: bulk import, exact-key and person-name inquiries in
+    /// process and over HTTP, against a LIKE-scan baseline.
+    Registry(crate::registry_bench::RegistryBench),
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +97,7 @@ pub async fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Intake(b) => crate::bench_intake::run(b).await,
         BenchCommand::Recommend(b) => crate::bench_recommend::run(b),
         BenchCommand::Osrm(b) => crate::bench_osrm::run(b).await,
+        BenchCommand::Registry(b) => crate::registry_bench::run(b).await,
     }
 }
 

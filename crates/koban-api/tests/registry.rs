@@ -1,0 +1,568 @@
+//! End-to-end tests of the national records registry, each run against SQLite and
+//! against PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Server, TestUser};
+use koban_access::Role;
+use serde_json::{Value, json};
+
+fn wanted() -> Value {
+    json!({
+        "kind": "wanted",
+        "name": {"kanji": "佐藤 翔一", "kana": "サトウ ショウイチ", "latin": null},
+        "date_of_birth": "1980-04-01",
+        "descriptors": {"sex": "male", "height_cm": 172, "description": "右頬にほくろ"},
+        "warrant": {
+            "issuing_court": "東京地方裁判所",
+            "warrant_number": "令和7年(令わ)第123号",
+            "offence": "強盗致傷",
+            "issued_on": "2025-05-20",
+            "expires_on": "2099-11-20"
+        },
+        "caution": {"armed": true, "violent": false, "suicidal": false, "escape_risk": false, "mental_health": false}
+    })
+}
+
+fn stolen_plate(plate: &str) -> Value {
+    json!({"kind": "stolen_plate", "plate": plate, "plates_taken": 1, "stolen_on": "2025-01-10"})
+}
+
+struct Desk {
+    clerk: String,
+    checker: String,
+    query: String,
+}
+
+async fn desk(s: &Server, pref: &str, tag: &str) -> Desk {
+    let unit = format!("pref-{pref}");
+    let c1 = s
+        .user(&format!("clerk-a-{tag}"), &unit, &[Role::RecordsClerk])
+        .await;
+    let c2 = s
+        .user(&format!("clerk-b-{tag}"), &unit, &[Role::RecordsClerk])
+        .await;
+    let q = s
+        .user(&format!("query-{tag}"), &unit, &[Role::QueryOperator])
+        .await;
+    Desk {
+        clerk: s.login(&c1).await,
+        checker: s.login(&c2).await,
+        query: s.login(&q).await,
+    }
+}
+
+async fn inquire(s: &Server, token: &str, q: Value, purpose: Option<&str>) -> (u16, Value) {
+    let mut req = s
+        .http
+        .post(s.url("/api/v1/registry/inquiries"))
+        .bearer_auth(token)
+        .json(&q);
+    if let Some(p) = purpose {
+        req = req.header("x-koban-purpose", p);
+    }
+    let r = req.send().await.unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap())
+}
+
+async fn enter_and_verify(s: &Server, d: &Desk, file: Value) -> String {
+    let (st, v) = s
+        .call("post", "/api/v1/records", Some(&d.clerk), Some(file))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["record"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["record"]["state"], "pending_verification");
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/verify"),
+            Some(&d.checker),
+            None,
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("active")), "{v}");
+    id
+}
+
+/// Entry, second-person verification, inquiry by plate in any spelling, modify, cancel,
+/// each audited; duplicates and bad input are refused with the field named.
+async fn entry_inquiry_modify_cancel(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    // Pending records are not searchable, and the enterer cannot verify their own entry.
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/records",
+            Some(&tokyo.clerk),
+            Some(stolen_plate("品川 300 あ 12-34")),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["record"]["id"].as_str().unwrap().to_string();
+    let q = json!({"plate": "300あ1234", "officer": "PC-101"});
+    let (st, v) = inquire(s, &tokyo.query, q.clone(), Some("traffic%20stop")).await;
+    assert_eq!((st, v["hit"].as_bool()), (200, Some(false)), "{v}");
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/verify"),
+            Some(&tokyo.clerk),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("same_verifier"))
+    );
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/verify"),
+            Some(&tokyo.checker),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    // Found by plate with or without the place, in full width, by another prefecture.
+    let kanagawa = desk(s, "14", "k").await;
+    for plate in ["品川300あ1234", "３００ あ １２－３４", "品川 300 あ 12-34"] {
+        let (st, v) = inquire(
+            s,
+            &kanagawa.query,
+            json!({"plate": plate, "officer": "PC-7"}),
+            Some("%E8%81%B7%E5%8B%99%E8%B3%AA%E5%95%8F"),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["hit"], true, "{plate}: {v}");
+        assert_eq!(v["hits"][0]["record_id"], id.as_str());
+        assert_eq!(v["hits"][0]["owner_pref"], "13");
+        assert!(v["reminder"].as_str().unwrap().contains("confirm"));
+    }
+    // The purpose is required and recorded decoded, with the officer.
+    let (st, v) = inquire(
+        s,
+        &kanagawa.query,
+        json!({"plate": "300あ1234", "officer": "PC-7"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("purpose")),
+        "{v}"
+    );
+    let events = s.audit_events("action=registry.inquiry&limit=100").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["purpose"] == "職務質問" && e["detail"]["officer"] == "PC-7"),
+        "{events:?}"
+    );
+    // A second record on the same plate by the same owner is a duplicate; nothing stored.
+    let before = s.audit_size().await;
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/records",
+            Some(&tokyo.clerk),
+            Some(stolen_plate("品川300あ1234")),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("duplicate_record")),
+        "{v}"
+    );
+    assert_eq!(s.audit_size().await, before + 1, "the refusal is audited");
+    // Bad input names the field.
+    for (body, field) in [
+        (stolen_plate("品川 300 ん 12-34"), "plate"),
+        (
+            json!({"kind": "stolen_plate", "plate": "品川300あ1234", "plates_taken": 3, "stolen_on": "2025-01-10"}),
+            "plates_taken",
+        ),
+        (
+            json!({"kind": "stolen_plate", "plate": "品川300あ1234", "plates_taken": 1, "stolen_on": "2025-02-30"}),
+            "stolen_on",
+        ),
+        (json!({"kind": "stolen_car"}), "kind"),
+    ] {
+        let (st, v) = s
+            .call("post", "/api/v1/records", Some(&kanagawa.clerk), Some(body))
+            .await;
+        assert_eq!(st, 422, "{v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    let (st, v) = inquire(s, &kanagawa.query, json!({"officer": "PC-7"}), Some("x")).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("empty_query")),
+        "{v}"
+    );
+    // Kanagawa cannot modify or cancel a Tokyo record: it is not found.
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/cancel"),
+            Some(&kanagawa.clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    // The owner modifies the plate; the old plate no longer hits, the new one does.
+    let (st, v) = s
+        .call(
+            "put",
+            &format!("/api/v1/records/{id}"),
+            Some(&tokyo.clerk),
+            Some(stolen_plate("練馬 500 さ 1")),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, v) = inquire(s, &kanagawa.query, q.clone(), Some("x")).await;
+    assert_eq!(v["hit"], false, "{v}");
+    let (_, v) = inquire(
+        s,
+        &kanagawa.query,
+        json!({"plate": "練馬500さ・・・1", "officer": "o"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(v["hit"], true, "{v}");
+    // Cancel removes it from the active file; the history keeps every message.
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/cancel"),
+            Some(&tokyo.clerk),
+            None,
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("cancelled")));
+    let (_, v) = inquire(
+        s,
+        &kanagawa.query,
+        json!({"plate": "練馬500さ1", "officer": "o"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(v["hit"], false);
+    let (st, v) = s
+        .get(&format!("/api/v1/records/{id}/history"), &tokyo.clerk)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let messages: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["entry", "verify", "modify", "cancel"]);
+    // Query operators cannot enter records.
+    let (st, _) = s
+        .call(
+            "post",
+            "/api/v1/records",
+            Some(&tokyo.query),
+            Some(stolen_plate("品川300あ1235")),
+        )
+        .await;
+    assert_eq!(st, 403);
+}
+both!(entry_inquiry_modify_cancel);
+
+/// A person is found by name in kanji, kana or any romanisation, in either order, with
+/// the date of birth exact or within ± N years; the answer carries the caution.
+async fn person_name_inquiry(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let id = enter_and_verify(s, &tokyo, wanted()).await;
+    for (name, dob, tol) in [
+        ("佐藤 翔一", "1980-04-01", 0),
+        ("SATO SHOICHI", "1980-04-01", 0),
+        ("Shouichi Satou", "1980-04-01", 0),
+        ("SATOH SHOICHI", "1980-04-01", 0),
+        ("SATŌ SHŌICHI", "1980-04-01", 0),
+        ("さとう しょういち", "1980-04-01", 0),
+        ("SATO SHOICHI", "1981-02-01", 1),
+    ] {
+        let (st, v) = inquire(
+            s,
+            &tokyo.query,
+            json!({"name": name, "date_of_birth": dob, "dob_tolerance_years": tol, "officer": "PC-1"}),
+            Some("arrest"),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["hit"], true, "{name}: {v}");
+        assert_eq!(v["hits"][0]["record_id"], id.as_str());
+        assert_eq!(v["hits"][0]["caution"], json!(["armed"]));
+    }
+    for (name, dob) in [
+        ("SAITO SHOICHI", "1980-04-01"),
+        ("SATO SHOICHI", "1981-04-02"),
+        // Never read kanji with Chinese readings: a Latin name does not match kanji alone.
+        ("ZUO TENG XIANG YI", "1980-04-01"),
+    ] {
+        let (_, v) = inquire(
+            s,
+            &tokyo.query,
+            json!({"name": name, "date_of_birth": dob, "officer": "PC-1"}),
+            Some("arrest"),
+        )
+        .await;
+        assert_eq!(v["hit"], false, "{name}: {v}");
+    }
+    let (st, v) = inquire(
+        s,
+        &tokyo.query,
+        json!({"name": "SATO", "officer": "PC-1"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("date_of_birth")),
+        "{v}"
+    );
+}
+both!(person_name_inquiry);
+
+async fn user_token(s: &Server, name: &str, unit: &str, roles: &[Role]) -> (TestUser, String) {
+    let u = s.user(name, unit, roles).await;
+    let t = s.login(&u).await;
+    (u, t)
+}
+
+/// Hit confirmation, locate only after a confirmed hit, clear, validation, history, and
+/// "who queried" for auditors.
+async fn hit_confirmation_locate_clear(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let osaka = desk(s, "27", "o").await;
+    let id = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let (_, v) = inquire(
+        s,
+        &osaka.query,
+        json!({"plate": "品川300あ1234", "officer": "PC-9"}),
+        Some("patrol"),
+    )
+    .await;
+    assert_eq!(v["hit"], true);
+    // Locate before a confirmed hit is refused.
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/locate"),
+            Some(&osaka.query),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("hit_not_confirmed")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/hit-requests"),
+            Some(&osaka.query),
+            Some(json!({"priority": "urgent"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let req = v["hit_requests"][0]["id"].as_str().unwrap().to_string();
+    let sent = v["hit_requests"][0]["sent_at"].as_i64().unwrap();
+    assert_eq!(
+        v["hit_requests"][0]["due_at"].as_i64().unwrap() - sent,
+        600_000_000
+    );
+    // Eleven minutes on, the request is overdue: re-send it.
+    s.clock.advance_s(660);
+    let (st, v) = s.get(&format!("/api/v1/records/{id}"), &tokyo.clerk).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["overdue_requests"][0]["action"], "resend", "{v}");
+    let tq = s
+        .login(&s.user("query-o2", "pref-27", &[Role::QueryOperator]).await)
+        .await;
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/hit-requests/{req}/resend"),
+            Some(&tq),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // The owner answers; bad answers name the field.
+    let tc = s
+        .login(&s.user("clerk-t3", "pref-13", &[Role::RecordsClerk]).await)
+        .await;
+    let path = format!("/api/v1/records/{id}/hit-requests/{req}/response");
+    let (st, v) = s
+        .call("post", &path, Some(&tc), Some(json!({"answer": "maybe"})))
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("answer")),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            "post",
+            &path,
+            Some(&tc),
+            Some(json!({"answer": "confirmed"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/locate"),
+            Some(&tq),
+            None,
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("located")), "{v}");
+    // Located records still answer inquiries (a plate is not a missing person)…
+    let (_, v) = inquire(
+        s,
+        &osaka.query,
+        json!({"plate": "品川300あ1234", "officer": "PC-9"}),
+        Some("patrol"),
+    )
+    .await;
+    assert_eq!(v["hits"][0]["state"], "located", "{v}");
+    // …until the owner validates and clears it.
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/validate"),
+            Some(&tc),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/clear"),
+            Some(&tc),
+            None,
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("cleared")));
+    let (_, v) = s.get(&format!("/api/v1/records/{id}/history"), &tc).await;
+    let messages: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "entry",
+            "verify",
+            "hit_confirmation_request",
+            "hit_confirmation_resend",
+            "hit_confirmation_response",
+            "locate",
+            "validate",
+            "clear"
+        ]
+    );
+    // Auditors ask who queried the plate (in any spelling) and who hit the record.
+    let (_, ta) = user_token(s, "auditor-n", "npa", &[Role::Auditor]).await;
+    let (st, v) = s
+        .get(
+            "/api/v1/registry/inquiries?plate=%E5%93%81%E5%B7%9D%20300%20%E3%81%82%2012-34",
+            &ta,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let events = v.as_array().unwrap();
+    assert_eq!(events.len(), 2, "{v}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["purpose"] == "patrol" && e["detail"]["officer"] == "PC-9")
+    );
+    let (st, v) = s
+        .get(&format!("/api/v1/registry/inquiries?record_id={id}"), &ta)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] == "registry.hit")
+    );
+    // Query operators cannot ask who queried.
+    let (st, _) = s
+        .get(
+            &format!("/api/v1/registry/inquiries?record_id={id}"),
+            &osaka.query,
+        )
+        .await;
+    assert_eq!(st, 403);
+}
+both!(hit_confirmation_locate_clear);
+
+/// The scheduled purge removes records whose validation window closed unvalidated, audits
+/// each removal with its reason, and leaves validated records alone.
+async fn purge_of_unvalidated_records(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let stale = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let kept = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-35")).await;
+    // Sixty-one days on the validation window is open; the owner validates one record.
+    s.clock.advance_s(61 * 86_400);
+    let clerk = s
+        .login(&s.user("clerk-p", "pref-13", &[Role::RecordsClerk]).await)
+        .await;
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{kept}/validate"),
+            Some(&clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let r = s.koban.system_purge_records("test").await.unwrap();
+    assert!(r.purged.is_empty(), "nothing is due yet: {r:?}");
+    // Past ninety days the unvalidated record is purged.
+    s.clock.advance_s(30 * 86_400);
+    let r = s.koban.system_purge_records("test").await.unwrap();
+    assert_eq!(r.purged.get("unvalidated"), Some(&1), "{r:?}");
+    let q = s
+        .login(&s.user("query-p", "pref-13", &[Role::QueryOperator]).await)
+        .await;
+    let (_, v) = inquire(
+        s,
+        &q,
+        json!({"plate": "品川300あ1234", "officer": "o"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(v["hit"], false, "{v}");
+    let (_, v) = inquire(
+        s,
+        &q,
+        json!({"plate": "品川300あ1235", "officer": "o"}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(v["hit"], true, "{v}");
+    let events = s
+        .audit_events(&format!("action=registry.purge&object_id={stale}"))
+        .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["reason"], "unvalidated");
+}
+both!(purge_of_unvalidated_records);

@@ -1,0 +1,1076 @@
+//! The national records registry (登録・照会・回答): prefectures enter records into one
+//! national database and query it from their query centres.
+//!
+//! Every operation follows the service protocol. Owner operations (entry, modify, cancel,
+//! verification, validation, clear, answers to hit confirmations, reading a record and its
+//! history) see only records of the caller's scope; a record of another prefecture answers
+//! "not found". Inquiries are national, and so are the messages an inquirer sends about a
+//! record it hit (hit-confirmation requests, re-sends, locates): those see every record in
+//! the active file. Each inquiry is audited in its own transaction with the officer, the
+//! purpose and a stable subject id (the normalised key), and each hit adds an event on the
+//! record, so an auditor can ask who queried a plate, a person or a record, when and why.
+
+use std::collections::HashMap;
+
+use koban_access::Action;
+use koban_registry::index;
+use koban_registry::{
+    ExistingRecord, HitAnswer, HitRequest, Lifecycle, Message, OverdueAction, Priority, Query,
+    QueryKey, RawQuery, RecordFile, RecordState, RegistryError, check_entry, date::jst_date,
+};
+use koban_store::{AuditQuery, MAX_PAGE_ROWS, RegistryRow, Tx};
+use serde::{Deserialize, Serialize};
+
+use crate::audit_ops::AuditEventView;
+use crate::clock::rfc3339;
+use crate::{Actor, Koban, RequestCtx, ServiceError, new_id};
+
+/// The reminder every answer carries: a hit alone is not grounds for action.
+pub const HIT_REMINDER: &str = "A hit is not grounds for action: confirm it with the owning prefecture (hit confirmation) before acting. 回答のみで措置をとらず、登録元に照会確認すること。";
+/// Most hits returned by one inquiry.
+pub const MAX_HITS: usize = 50;
+/// Most record ids read from the name index per token of a person query.
+pub const MAX_NAME_CANDIDATES: u32 = 5_000;
+/// Most candidates scored when no record carries every token of the query.
+const MAX_LOOSE_CANDIDATES: usize = 200;
+/// Audit object type of an inquiry's subject (a normalised key).
+pub const SUBJECT_OBJECT: &str = "registry_subject";
+/// Audit object type of a record.
+pub const RECORD_OBJECT: &str = "registry_record";
+
+/// A record as its owner (and an inquirer acting on a hit) sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordView {
+    pub id: String,
+    pub kind: String,
+    pub owner_pref: String,
+    pub state: RecordState,
+    /// True while inquiries return it.
+    pub in_active_file: bool,
+    pub entered_by: String,
+    pub entered_at: String,
+    pub updated_at: String,
+    /// When the current validation window closes.
+    pub validation_due: String,
+    pub caution: Vec<&'static str>,
+    pub file: RecordFile,
+    pub hit_requests: Vec<HitRequest>,
+    /// Unanswered hit confirmation requests past their deadline, and what to do next.
+    pub overdue_requests: Vec<OverdueView>,
+}
+
+/// An overdue hit confirmation request.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverdueView {
+    pub request_id: String,
+    pub action: OverdueAction,
+}
+
+/// The answer to an entry: the record, and the live records of other owners on the same
+/// subject that the person entering must be shown.
+#[derive(Clone, Debug, Serialize)]
+pub struct EntryView {
+    pub record: RecordView,
+    pub same_subject: Vec<String>,
+}
+
+/// A record's history: every accepted message, and its hit confirmation requests.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryView {
+    pub id: String,
+    pub state: RecordState,
+    pub history: Vec<koban_registry::HistoryEntry>,
+    pub hit_requests: Vec<HitRequest>,
+}
+
+/// One hit of an inquiry.
+#[derive(Clone, Debug, Serialize)]
+pub struct HitView {
+    pub record_id: String,
+    pub kind: String,
+    pub owner_pref: String,
+    pub state: RecordState,
+    /// Cautions the officer must know before approaching.
+    pub caution: Vec<&'static str>,
+    /// Name similarity for person queries (1.0 for the same reading).
+    pub score: Option<f64>,
+    pub file: RecordFile,
+}
+
+/// The answer to an inquiry.
+#[derive(Clone, Debug, Serialize)]
+pub struct InquiryAnswer {
+    /// True if anything was found.
+    pub hit: bool,
+    /// The normalised subject the inquiry was recorded under.
+    pub subject: String,
+    pub hits: Vec<HitView>,
+    /// The reminder that a hit must be confirmed before acting.
+    pub reminder: &'static str,
+}
+
+/// A hit confirmation request as the inquirer sends it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HitRequestIn {
+    /// `urgent` (10 minutes: the person or object is in front of the officer) or
+    /// `routine` (1 hour, the default).
+    pub priority: Option<Priority>,
+}
+
+/// The owner's answer to a hit confirmation request.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HitResponseIn {
+    /// `confirmed`, `not_confirmed` or `need_more_time`.
+    pub answer: Option<String>,
+    /// With `need_more_time`: how many more minutes the owner needs (1 to 1,440).
+    pub extra_minutes: Option<i64>,
+}
+
+/// "Who queried this?": one subject, named as an inquiry would name it, or a record id.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoQueried {
+    pub record_id: Option<String>,
+    pub plate: Option<String>,
+    pub vehicle_id: Option<String>,
+    pub document_number: Option<String>,
+    pub issuing_state: Option<String>,
+    pub document_type: Option<String>,
+    pub firearm_serial: Option<String>,
+    pub firearm_make: Option<String>,
+    pub article_serial: Option<String>,
+    pub owner_applied_number: Option<String>,
+    pub name: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Maps a domain error to the service error: input errors name their field; rule
+/// violations (state, ownership, duplicates) are conflicts with the domain's stable code.
+pub(crate) fn registry_error(e: RegistryError) -> ServiceError {
+    let code = e.code();
+    match e.field() {
+        Some(field) => ServiceError::invalid(field.to_string(), code, e.to_string()),
+        None => match e {
+            RegistryError::EmptyQuery | RegistryError::AmbiguousQuery => {
+                ServiceError::invalid("query", code, e.to_string())
+            }
+            _ => ServiceError::Conflict {
+                code,
+                message: e.to_string(),
+            },
+        },
+    }
+}
+
+fn first_error(errors: Vec<RegistryError>) -> ServiceError {
+    match errors.into_iter().next() {
+        Some(e) => registry_error(e),
+        None => ServiceError::Internal("validation failed without an error".into()),
+    }
+}
+
+fn corrupt(what: &str, e: serde_json::Error) -> ServiceError {
+    ServiceError::Internal(format!("stored {what} does not parse: {e}"))
+}
+
+/// The registry actor (user and prefecture) of a caller who acts for a prefecture.
+fn registry_actor(actor: &Actor) -> Result<koban_registry::Actor, ServiceError> {
+    let pref = actor.user.pref_code.ok_or_else(|| {
+        ServiceError::invalid(
+            "unit",
+            "no_prefecture",
+            "registry records are kept by a prefecture's staff",
+        )
+    })?;
+    let user = if actor.user.id.is_empty() {
+        actor.user.username.clone()
+    } else {
+        actor.user.id.clone()
+    };
+    Ok(koban_registry::Actor { user, pref })
+}
+
+/// The index rows of a record file.
+pub fn index_rows(file: &RecordFile) -> (Vec<String>, Vec<(String, i64)>) {
+    let keys = index::search_keys(file);
+    let names = match index::person_of(file) {
+        Some((name, dob)) => {
+            let d = index::date_number(dob);
+            index::name_tokens(name)
+                .into_iter()
+                .map(|t| (t, d))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    (keys, names)
+}
+
+/// The stored row of a record (index rows included).
+pub fn record_row(
+    id: &str,
+    file: &RecordFile,
+    life: &Lifecycle,
+    now: i64,
+) -> Result<RegistryRow, ServiceError> {
+    let (keys, names) = index_rows(file);
+    Ok(RegistryRow {
+        id: id.to_string(),
+        kind: file.kind().as_str().to_string(),
+        owner_pref: life.owner(),
+        state: life.state().as_str().to_string(),
+        entered_at_us: life.entered_at(),
+        updated_at_us: now,
+        validation_due_us: life.validation_window().1,
+        file: serde_json::to_string(file).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        lifecycle: serde_json::to_string(life)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?,
+        keys,
+        names,
+    })
+}
+
+/// A stored record, parsed.
+struct Loaded {
+    row: RegistryRow,
+    file: RecordFile,
+    life: Lifecycle,
+}
+
+fn parse_row(row: RegistryRow) -> Result<Loaded, ServiceError> {
+    let file = serde_json::from_str(&row.file).map_err(|e| corrupt("record file", e))?;
+    let life = serde_json::from_str(&row.lifecycle).map_err(|e| corrupt("lifecycle", e))?;
+    Ok(Loaded { row, file, life })
+}
+
+fn record_view(l: &Loaded, now: i64) -> RecordView {
+    RecordView {
+        id: l.row.id.clone(),
+        kind: l.row.kind.clone(),
+        owner_pref: l.life.owner().as_str(),
+        state: l.life.state(),
+        in_active_file: l.life.in_active_file(),
+        entered_by: l.life.entered_by().to_string(),
+        entered_at: rfc3339(l.life.entered_at()),
+        updated_at: rfc3339(l.row.updated_at_us),
+        validation_due: rfc3339(l.life.validation_window().1),
+        caution: l.file.caution().names(),
+        file: l.file.clone(),
+        hit_requests: l.life.requests().to_vec(),
+        overdue_requests: l
+            .life
+            .overdue_requests(now)
+            .into_iter()
+            .map(|(r, action)| OverdueView {
+                request_id: r.id.clone(),
+                action,
+            })
+            .collect(),
+    }
+}
+
+/// Who may see a record for an operation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Only callers whose scope covers the owner.
+    Owner,
+    /// Also any prefecture while the record is in the active file (an inquirer acting on
+    /// a hit).
+    ActiveFile,
+}
+
+/// Loads a record the actor may reach; anything else — including a malformed id — is
+/// "not found", so ids cannot be probed.
+async fn reachable(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: &str,
+    reach: Reach,
+) -> Result<Loaded, ServiceError> {
+    let well_formed = id
+        .strip_prefix("rec_")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(ServiceError::NotFound { what: "record" });
+    }
+    let Some(row) = tx.get_registry_record(id).await? else {
+        return Err(ServiceError::NotFound { what: "record" });
+    };
+    let l = parse_row(row)?;
+    let visible =
+        actor.sees(Some(l.life.owner())) || (reach == Reach::ActiveFile && l.life.in_active_file());
+    if visible {
+        Ok(l)
+    } else {
+        Err(ServiceError::NotFound { what: "record" })
+    }
+}
+
+/// The live records on any of `keys`, for the entry conflict check (excluding `except`).
+async fn existing_on(
+    tx: &mut dyn Tx,
+    keys: &[String],
+    except: Option<&str>,
+) -> Result<Vec<ExistingRecord>, ServiceError> {
+    let mut found: Vec<ExistingRecord> = Vec::new();
+    for key in keys {
+        for row in tx.registry_by_key(key).await? {
+            if Some(row.id.as_str()) == except {
+                continue;
+            }
+            if let Some(e) = found.iter_mut().find(|e| e.id == row.id) {
+                e.subject_keys.push(key.clone());
+                continue;
+            }
+            let life: Lifecycle =
+                serde_json::from_str(&row.lifecycle).map_err(|e| corrupt("lifecycle", e))?;
+            found.push(ExistingRecord {
+                id: row.id,
+                owner: life.owner(),
+                kind: life.kind(),
+                state: life.state(),
+                subject_keys: vec![key.clone()],
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Parses a record file from JSON, naming the failing field. The file's own struct is
+/// parsed after `kind` is taken out, because an internally tagged enum buffers its content
+/// and would lose the path of a field inside it.
+pub fn parse_file(mut body: serde_json::Value) -> Result<RecordFile, ServiceError> {
+    use serde::de::DeserializeOwned;
+    fn de<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ServiceError> {
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().to_string();
+            let field = if path == "." {
+                // serde reports missing fields at the parent; take the name from the text.
+                message
+                    .split('`')
+                    .nth(1)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| "file".into())
+            } else {
+                path
+            };
+            ServiceError::invalid(field, "invalid_field", message)
+        })
+    }
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ServiceError::invalid(
+            "file",
+            "invalid_field",
+            "a record file is a JSON object",
+        ));
+    };
+    let kind = match obj.remove("kind") {
+        Some(serde_json::Value::String(k)) => k,
+        Some(_) => {
+            return Err(ServiceError::invalid(
+                "kind",
+                "invalid_field",
+                "kind is a string",
+            ));
+        }
+        None => {
+            return Err(ServiceError::invalid(
+                "kind",
+                "required",
+                "kind is required",
+            ));
+        }
+    };
+    Ok(match kind.as_str() {
+        "wanted" => RecordFile::Wanted(de(body)?),
+        "missing" => RecordFile::Missing(de(body)?),
+        "unidentified" => RecordFile::Unidentified(de(body)?),
+        "stolen_vehicle" => RecordFile::StolenVehicle(de(body)?),
+        "stolen_plate" => RecordFile::StolenPlate(de(body)?),
+        "stolen_firearm" => RecordFile::StolenFirearm(de(body)?),
+        "stolen_article" => RecordFile::StolenArticle(de(body)?),
+        "travel_document" => RecordFile::TravelDocument(de(body)?),
+        _ => {
+            return Err(ServiceError::invalid(
+                "kind",
+                "unknown_kind",
+                "kind is one of wanted, missing, unidentified, stolen_vehicle, stolen_plate, stolen_firearm, stolen_article, travel_document",
+            ));
+        }
+    })
+}
+
+impl Koban {
+    /// Entry: validates the file, checks for existing records on the same subject, and
+    /// stores the record pending a second person's verification.
+    pub async fn enter_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        file: RecordFile,
+    ) -> Result<EntryView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.entry");
+        let r = async {
+            actor.require(Action::RecordEnter)?;
+            let ra = registry_actor(&actor)?;
+            let now = self.now_us();
+            ev.detail("kind", file.kind().as_str());
+            let errors = file.validate(jst_date(now));
+            if !errors.is_empty() {
+                return Err(first_error(errors));
+            }
+            let keys = file.subject_keys();
+            let existing = existing_on(&mut *tx, &keys, None).await?;
+            let check =
+                check_entry(ra.pref, file.kind(), &keys, &existing).map_err(registry_error)?;
+            let life = Lifecycle::enter(file.kind(), &ra, now).map_err(registry_error)?;
+            let id = new_id("rec");
+            let row = record_row(&id, &file, &life, now)?;
+            tx.insert_registry_records(std::slice::from_ref(&row))
+                .await?;
+            ev.object(RECORD_OBJECT, id.clone());
+            ev.scope_pref = Some(ra.pref.as_str());
+            let loaded = Loaded { row, file, life };
+            Ok(EntryView {
+                record: record_view(&loaded, now),
+                same_subject: check.show,
+            })
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Modify: the owner replaces the record's file (same kind); the conflict check runs
+    /// again on the new subject.
+    pub async fn modify_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        body: serde_json::Value,
+    ) -> Result<RecordView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.modify");
+        ev.object(RECORD_OBJECT, id);
+        let r = async {
+            actor.require(Action::RecordEnter)?;
+            let mut l = reachable(&mut *tx, &actor, id, Reach::Owner).await?;
+            ev.scope_pref = Some(l.life.owner().as_str());
+            let ra = registry_actor(&actor)?;
+            let file = parse_file(body)?;
+            if file.kind() != l.life.kind() {
+                return Err(ServiceError::invalid(
+                    "kind",
+                    "inconsistent",
+                    "a modify keeps the record's kind; cancel and enter anew instead",
+                ));
+            }
+            let now = self.now_us();
+            let errors = file.validate(jst_date(now));
+            if !errors.is_empty() {
+                return Err(first_error(errors));
+            }
+            let keys = file.subject_keys();
+            let existing = existing_on(&mut *tx, &keys, Some(id)).await?;
+            check_entry(l.life.owner(), file.kind(), &keys, &existing).map_err(registry_error)?;
+            l.life
+                .apply(&Message::Modify, &ra, now)
+                .map_err(registry_error)?;
+            let row = record_row(id, &file, &l.life, now)?;
+            tx.update_registry_record(&row, true).await?;
+            let loaded = Loaded {
+                row,
+                file,
+                life: l.life,
+            };
+            Ok(record_view(&loaded, now))
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Applies one lifecycle message to a record and stores the result.
+    async fn record_message(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        (action, permission, reach): (&str, Action, Reach),
+        make: impl FnOnce(&Lifecycle) -> Result<Message, ServiceError> + Send,
+    ) -> Result<RecordView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, action);
+        ev.object(RECORD_OBJECT, id);
+        let r = async {
+            actor.require(permission)?;
+            let mut l = reachable(&mut *tx, &actor, id, reach).await?;
+            ev.scope_pref = Some(l.life.owner().as_str());
+            let ra = registry_actor(&actor)?;
+            let msg = make(&l.life)?;
+            if let Message::HitConfirmationRequest { request_id, .. } = &msg {
+                ev.detail("request_id", request_id.clone());
+            }
+            let now = self.now_us();
+            let to = l.life.apply(&msg, &ra, now).map_err(registry_error)?;
+            ev.detail("state", to.as_str());
+            let mut row = l.row.clone();
+            row.state = to.as_str().to_string();
+            row.updated_at_us = now;
+            row.validation_due_us = l.life.validation_window().1;
+            row.lifecycle = serde_json::to_string(&l.life)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            tx.update_registry_record(&row, false).await?;
+            l.row = row;
+            Ok(record_view(&l, now))
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// The second person's check of a new entry.
+    pub async fn verify_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let op = ("registry.verify", Action::RecordVerify, Reach::Owner);
+        self.record_message(ctx, token, id, op, |_| Ok(Message::Verify))
+            .await
+    }
+
+    /// Cancel: the owner removes a record that was wrong or is no longer valid.
+    pub async fn cancel_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let op = ("registry.cancel", Action::RecordEnter, Reach::Owner);
+        self.record_message(ctx, token, id, op, |_| Ok(Message::Cancel))
+            .await
+    }
+
+    /// The owner's periodic validation.
+    pub async fn validate_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let op = ("registry.validate", Action::RecordEnter, Reach::Owner);
+        self.record_message(ctx, token, id, op, |_| Ok(Message::Validate))
+            .await
+    }
+
+    /// Clear: the owner closes the record because the person or object was found.
+    pub async fn clear_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let op = ("registry.clear", Action::RecordEnter, Reach::Owner);
+        self.record_message(ctx, token, id, op, |_| Ok(Message::Clear))
+            .await
+    }
+
+    /// Locate: another prefecture found the person or object, after a confirmed hit.
+    pub async fn locate_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let op = ("registry.locate", Action::RecordQuery, Reach::ActiveFile);
+        self.record_message(ctx, token, id, op, |_| Ok(Message::Locate))
+            .await
+    }
+
+    /// An inquirer asks the owner to confirm a hit (10 minutes urgent, 1 hour routine).
+    pub async fn request_hit_confirmation(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        body: HitRequestIn,
+    ) -> Result<RecordView, ServiceError> {
+        let op = (
+            "registry.hit_request",
+            Action::RecordQuery,
+            Reach::ActiveFile,
+        );
+        let priority = body.priority.unwrap_or(Priority::Routine);
+        self.record_message(ctx, token, id, op, move |_| {
+            Ok(Message::HitConfirmationRequest {
+                request_id: new_id("hcr"),
+                priority,
+            })
+        })
+        .await
+    }
+
+    /// The inquirer re-sends an unanswered request (its clock starts again).
+    pub async fn resend_hit_confirmation(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        request_id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let op = (
+            "registry.hit_resend",
+            Action::RecordQuery,
+            Reach::ActiveFile,
+        );
+        let request_id = request_id.to_string();
+        self.record_message(ctx, token, id, op, move |_| {
+            Ok(Message::HitConfirmationResend { request_id })
+        })
+        .await
+    }
+
+    /// The owner answers a hit confirmation request.
+    pub async fn answer_hit_confirmation(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+        request_id: &str,
+        body: HitResponseIn,
+    ) -> Result<RecordView, ServiceError> {
+        let op = ("registry.hit_response", Action::RecordEnter, Reach::Owner);
+        let request_id = request_id.to_string();
+        self.record_message(ctx, token, id, op, move |_| {
+            let answer = match (body.answer.as_deref(), body.extra_minutes) {
+                (Some("confirmed"), None) => HitAnswer::Confirmed,
+                (Some("not_confirmed"), None) => HitAnswer::NotConfirmed,
+                (Some("need_more_time"), Some(m)) if (1..=1440).contains(&m) => {
+                    HitAnswer::NeedMoreTime {
+                        extra_us: m * 60_000_000,
+                    }
+                }
+                (Some("need_more_time"), _) => {
+                    return Err(ServiceError::invalid(
+                        "extra_minutes",
+                        "out_of_range",
+                        "say how many more minutes are needed, 1 to 1,440",
+                    ));
+                }
+                (Some("confirmed" | "not_confirmed"), Some(_)) => {
+                    return Err(ServiceError::invalid(
+                        "extra_minutes",
+                        "inconsistent",
+                        "only need_more_time takes extra_minutes",
+                    ));
+                }
+                (None, _) => {
+                    return Err(ServiceError::invalid(
+                        "answer",
+                        "required",
+                        "answer confirmed, not_confirmed or need_more_time",
+                    ));
+                }
+                (Some(_), _) => {
+                    return Err(ServiceError::invalid(
+                        "answer",
+                        "invalid_format",
+                        "answer confirmed, not_confirmed or need_more_time",
+                    ));
+                }
+            };
+            Ok(Message::HitConfirmationResponse { request_id, answer })
+        })
+        .await
+    }
+
+    /// One record of the caller's scope.
+    pub async fn get_record(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<RecordView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.read");
+        ev.object(RECORD_OBJECT, id);
+        let r = async {
+            actor.require(Action::RecordRead)?;
+            let l = reachable(&mut *tx, &actor, id, Reach::Owner).await?;
+            ev.scope_pref = Some(l.life.owner().as_str());
+            Ok(record_view(&l, self.now_us()))
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// A record's history: every accepted message, oldest first.
+    pub async fn record_history(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        id: &str,
+    ) -> Result<HistoryView, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.history");
+        ev.object(RECORD_OBJECT, id);
+        let r = async {
+            actor.require(Action::RecordRead)?;
+            let l = reachable(&mut *tx, &actor, id, Reach::Owner).await?;
+            ev.scope_pref = Some(l.life.owner().as_str());
+            Ok(HistoryView {
+                id: l.row.id.clone(),
+                state: l.life.state(),
+                history: l.life.history().to_vec(),
+                hit_requests: l.life.requests().to_vec(),
+            })
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// An inquiry against the whole national registry. The purpose comes from the request
+    /// context (the `X-Koban-Purpose` header) or the query; the officer from the query.
+    pub async fn inquire(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        mut raw: RawQuery,
+    ) -> Result<InquiryAnswer, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.inquiry");
+        let r = async {
+            actor.require(Action::RecordQuery)?;
+            if let Some(p) = ctx.purpose.as_deref().filter(|p| !p.trim().is_empty()) {
+                raw.purpose = p.to_string();
+            }
+            let now = self.now_us();
+            let query = Query::parse(&raw, jst_date(now)).map_err(first_error)?;
+            ev.purpose = Some(query.purpose.clone());
+            ev.detail("officer", query.officer.clone());
+            let (subject, hits) = search(&mut *tx, &query.key).await?;
+            ev.object(SUBJECT_OBJECT, subject.clone());
+            ev.detail("hits", hits.len());
+            // One event per hit record, so "who queried this record" is a search by object.
+            let mut drafts = Vec::with_capacity(hits.len());
+            for h in &hits {
+                let mut hit_ev = actor.draft(ctx, "registry.hit");
+                hit_ev.object(RECORD_OBJECT, h.record_id.clone());
+                hit_ev.purpose = Some(query.purpose.clone());
+                hit_ev.scope_pref = Some(h.owner_pref.clone());
+                hit_ev.detail("subject", subject.clone());
+                hit_ev.detail("officer", query.officer.clone());
+                hit_ev.result = "success".into();
+                drafts.push(hit_ev);
+            }
+            if !drafts.is_empty() {
+                self.audit().append_many(&mut *tx, drafts, now).await?;
+            }
+            Ok(InquiryAnswer {
+                hit: !hits.is_empty(),
+                subject,
+                hits,
+                reminder: HIT_REMINDER,
+            })
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Who queried a subject (or hit a record), when and why: the audit events, newest first.
+    pub async fn who_queried(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        w: WhoQueried,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.who_queried");
+        let r = async {
+            actor.require(Action::AuditRead)?;
+            let limit = w.limit.unwrap_or(100).clamp(1, MAX_PAGE_ROWS);
+            let mut searches: Vec<(&str, String)> = Vec::new();
+            if let Some(id) = w.record_id.as_deref().filter(|s| !s.trim().is_empty()) {
+                if id.len() > 64 {
+                    return Err(ServiceError::invalid(
+                        "record_id",
+                        "too_long",
+                        "not a record id",
+                    ));
+                }
+                searches.push((RECORD_OBJECT, id.to_string()));
+            } else {
+                let raw = RawQuery {
+                    plate: w.plate,
+                    vehicle_id: w.vehicle_id,
+                    document_number: w.document_number,
+                    issuing_state: w.issuing_state,
+                    document_type: w.document_type,
+                    firearm_serial: w.firearm_serial,
+                    firearm_make: w.firearm_make,
+                    article_serial: w.article_serial,
+                    owner_applied_number: w.owner_applied_number,
+                    name: w.name,
+                    date_of_birth: w.date_of_birth,
+                    dob_tolerance_years: None,
+                    // The subject is all that is parsed here; the auditor's own purpose is
+                    // in the audit event of this search.
+                    officer: "audit".into(),
+                    purpose: "audit".into(),
+                };
+                let q = Query::parse(&raw, jst_date(self.now_us())).map_err(first_error)?;
+                searches.push((SUBJECT_OBJECT, subject_of(&q.key)));
+                // Inquiries heard without the place name concern this plate too.
+                if let QueryKey::Plate { plate } = &q.key
+                    && plate.is_complete()
+                {
+                    searches.push((
+                        SUBJECT_OBJECT,
+                        format!("{}|{}", index::PLATE_NO_PLACE, plate.key_without_place()),
+                    ));
+                }
+            }
+            ev.object(searches[0].0, searches[0].1.clone());
+            let mut out = Vec::new();
+            for (kind, id) in searches {
+                // A record's own events include its owner's work on it; only the hits are
+                // queries.
+                let action = (kind == RECORD_OBJECT).then(|| "registry.hit".to_string());
+                let q = AuditQuery {
+                    prefs: actor.pref_filter(),
+                    object_type: Some(kind.to_string()),
+                    object_id: Some(id),
+                    action,
+                    limit,
+                    ..AuditQuery::default()
+                };
+                out.extend(tx.search_audit(&q).await?);
+            }
+            out.sort_by_key(|e| std::cmp::Reverse(e.seq));
+            out.truncate(limit as usize);
+            ev.detail("count", out.len());
+            Ok(out.into_iter().map(AuditEventView::from).collect())
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+}
+
+/// What a purge run removed, by reason.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PurgeReport {
+    pub examined: usize,
+    pub purged: std::collections::BTreeMap<String, usize>,
+}
+
+/// Records examined per purge transaction.
+const PURGE_BATCH: u32 = 10_000;
+
+impl Koban {
+    /// The scheduled purge (run from the console, e.g. nightly): removes records whose
+    /// lifecycle says they are due — unvalidated past their window, stolen articles past
+    /// their retention, located records not cleared within two weeks, located missing
+    /// persons at once. Each removal is one audit event naming the reason; the record's
+    /// earlier history stays in the audit log.
+    pub async fn system_purge_records(&self, operator: &str) -> Result<PurgeReport, ServiceError> {
+        let now = self.now_us();
+        let articles_before =
+            koban_registry::date::jst_year_start(koban_registry::date::jst_year(now) - 1);
+        let mut report = PurgeReport::default();
+        loop {
+            let (mut tx, actor) = self.begin_system(operator).await?;
+            let rows = tx
+                .registry_purge_candidates(now, articles_before, PURGE_BATCH)
+                .await?;
+            let mut drafts = Vec::new();
+            for row in &rows {
+                let life: Lifecycle =
+                    serde_json::from_str(&row.lifecycle).map_err(|e| corrupt("lifecycle", e))?;
+                let Some(reason) = life.purge_reason(now) else {
+                    continue;
+                };
+                let reason = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                tx.delete_registry_record(&row.id).await?;
+                let mut ev = actor.draft(&RequestCtx::cli(), "registry.purge");
+                ev.object(RECORD_OBJECT, row.id.clone());
+                ev.scope_pref = Some(row.owner_pref.as_str());
+                ev.detail("reason", reason.clone());
+                ev.detail("kind", row.kind.clone());
+                ev.result = "success".into();
+                drafts.push(ev);
+                *report.purged.entry(reason).or_default() += 1;
+            }
+            report.examined += rows.len();
+            let removed = drafts.len();
+            if !drafts.is_empty() {
+                self.audit().append_many(&mut *tx, drafts, now).await?;
+            }
+            tx.commit().await?;
+            // Candidates not due (a missing person overdue for validation is kept) come back
+            // on every page; stop once a page removes nothing new.
+            if rows.len() < PURGE_BATCH as usize || removed == 0 {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The subject id an inquiry is recorded under.
+fn subject_of(key: &QueryKey) -> String {
+    match key {
+        QueryKey::Person {
+            name,
+            date_of_birth,
+            ..
+        } => index::person_subject(name, *date_of_birth),
+        other => index::lookup_key(other).unwrap_or_default(),
+    }
+}
+
+/// Runs a query against the indexes: the subject id and the hits in the active file.
+pub(crate) async fn search(
+    tx: &mut dyn Tx,
+    key: &QueryKey,
+) -> Result<(String, Vec<HitView>), ServiceError> {
+    let subject = subject_of(key);
+    let mut hits = Vec::new();
+    match key {
+        QueryKey::Person {
+            name,
+            date_of_birth,
+            tolerance_years,
+        } => {
+            let (lo, hi) = index::date_range(*date_of_birth, *tolerance_years);
+            let (kanji, readings) = index::query_tokens(name);
+            let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
+            for t in &kanji {
+                for id in tx
+                    .registry_name_candidates(t, lo, hi, MAX_NAME_CANDIDATES)
+                    .await?
+                {
+                    counts.entry(id).or_default().0 += 1;
+                }
+            }
+            for t in &readings {
+                for id in tx
+                    .registry_name_candidates(t, lo, hi, MAX_NAME_CANDIDATES)
+                    .await?
+                {
+                    counts.entry(id).or_default().1 += 1;
+                }
+            }
+            // A record that carries every token of the query (in kanji, or as readings) is
+            // a candidate; only when there is none are partial matches scored, because the
+            // scorer tolerates typos in names from outside Japan.
+            let full = |c: &(usize, usize)| {
+                (!kanji.is_empty() && c.0 == kanji.len())
+                    || (!readings.is_empty() && c.1 == readings.len())
+            };
+            let mut candidates: Vec<(String, usize)> = counts
+                .iter()
+                .filter(|(_, c)| full(c))
+                .map(|(id, c)| (id.clone(), c.0 + c.1))
+                .collect();
+            if candidates.is_empty() {
+                candidates = counts.into_iter().map(|(id, c)| (id, c.0 + c.1)).collect();
+                candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                candidates.truncate(MAX_LOOSE_CANDIDATES);
+            }
+            let qkey = koban_names::name_key(name);
+            for (id, _) in candidates {
+                let Some(row) = tx.get_registry_record(&id).await? else {
+                    continue;
+                };
+                let l = parse_row(row)?;
+                if !l.life.in_active_file() {
+                    continue;
+                }
+                let Some((person, dob)) = index::person_of(&l.file) else {
+                    continue;
+                };
+                if !koban_registry::dob_matches(*date_of_birth, dob, *tolerance_years) {
+                    continue;
+                }
+                let score = koban_names::compare_keys(&qkey, &person.name_key());
+                if score >= koban_names::DEFAULT_THRESHOLD {
+                    hits.push(hit_view(&l, Some(score)));
+                }
+            }
+            hits.sort_by(|a: &HitView, b: &HitView| {
+                b.score
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.score.unwrap_or(0.0))
+                    .then_with(|| a.record_id.cmp(&b.record_id))
+            });
+        }
+        other => {
+            for row in tx.registry_by_key(&subject).await? {
+                // Cheap column check before parsing: most keys of cleared and cancelled
+                // records are never parsed at all.
+                if !matches!(row.state.as_str(), "active" | "located") {
+                    continue;
+                }
+                let l = parse_row(row)?;
+                if l.life.in_active_file() && index::matches_record(other, &l.file) {
+                    hits.push(hit_view(&l, None));
+                }
+            }
+        }
+    }
+    hits.truncate(MAX_HITS);
+    Ok((subject, hits))
+}
+
+fn hit_view(l: &Loaded, score: Option<f64>) -> HitView {
+    HitView {
+        record_id: l.row.id.clone(),
+        kind: l.row.kind.clone(),
+        owner_pref: l.life.owner().as_str(),
+        state: l.life.state(),
+        caution: l.file.caution().names(),
+        score,
+        file: l.file.clone(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_errors_keep_their_codes_and_fields() {
+        let e = registry_error(RegistryError::Required {
+            field: "warrant.offence".into(),
+        });
+        match e {
+            ServiceError::Invalid { field, code, .. } => {
+                assert_eq!((field.as_str(), code), ("warrant.offence", "required"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            registry_error(RegistryError::DuplicateRecord("rec_x".into())),
+            ServiceError::Conflict {
+                code: "duplicate_record",
+                ..
+            }
+        ));
+        assert!(matches!(
+            registry_error(RegistryError::EmptyQuery),
+            ServiceError::Invalid {
+                code: "empty_query",
+                ..
+            }
+        ));
+    }
+}

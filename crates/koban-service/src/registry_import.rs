@@ -1,0 +1,607 @@
+//! Bulk load of registry records (`koban import records`): CSV or JSON Lines, at scale.
+//!
+//! Lines are parsed and validated one by one ([`parse_json_line`], [`parse_csv_record`]);
+//! a bad line becomes a [`LineProblem`] naming its field and is skipped, a good one becomes
+//! an [`ImportItem`] holding its finished storage row. Good lines are stored in large
+//! batches ([`Koban::system_import_records`]), each batch one transaction with one audit
+//! event (count, line range, digest of the batch's lines), so a batch is either wholly
+//! stored or not at all, and the audit log does not grow by one event per record. The
+//! entry conflict check runs across the whole file in memory and, when the registry was
+//! not empty, against storage too.
+//!
+//! Imported records were entered and verified in the source system; they arrive active
+//! with a history that says they were imported (see `Lifecycle::imported`).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use koban_org::PrefCode;
+use koban_registry::{Date, Lifecycle, RecordKind, RegistryError, compatible, date::jst_date};
+use koban_store::RegistryRow;
+use serde::Serialize;
+
+use crate::registry::{parse_file, record_row};
+use crate::{Koban, LineProblem, RequestCtx, ServiceError, new_id};
+
+/// Most lines in one import batch (one transaction).
+pub const MAX_BATCH: usize = 100_000;
+/// Longest line accepted, in bytes (a record file is a few hundred bytes).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One good line, ready to store.
+#[derive(Clone, Debug)]
+pub struct ImportItem {
+    pub line: u64,
+    pub owner: PrefCode,
+    pub kind: RecordKind,
+    pub subject_keys: Vec<String>,
+    pub row: RegistryRow,
+}
+
+/// What one batch did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ImportBatchReport {
+    pub loaded: usize,
+    /// Lines refused by the conflict check (duplicates, incompatible records).
+    pub rejected: Vec<LineProblem>,
+}
+
+/// The conflict-check state of one import, carried from batch to batch.
+#[derive(Debug, Default)]
+pub struct ImportState {
+    /// Subject key (hashed) → owner and kind of the first record of this import on it.
+    seen: HashMap<u64, (PrefCode, RecordKind)>,
+    /// Whether storage already held records when the import began (then each subject is
+    /// also looked up there).
+    check_storage: Option<bool>,
+}
+
+fn key_hash(k: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    h.finish()
+}
+
+fn problem(line: u64, field: &str, code: &str, message: impl Into<String>) -> LineProblem {
+    LineProblem {
+        line,
+        field: field.to_string(),
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+fn from_service(line: u64, e: ServiceError) -> LineProblem {
+    match e {
+        ServiceError::Invalid {
+            field,
+            code,
+            message,
+        } => problem(line, &field, code, message),
+        other => problem(line, "", "invalid", other.to_string()),
+    }
+}
+
+fn from_registry(line: u64, e: &RegistryError) -> LineProblem {
+    problem(line, e.field().unwrap_or(""), e.code(), e.to_string())
+}
+
+/// Parses the owner, entry metadata and file of one line's JSON object.
+fn item_from_value(
+    line: u64,
+    mut v: serde_json::Value,
+    importer: &str,
+    now: i64,
+    today: Date,
+) -> Result<ImportItem, LineProblem> {
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| problem(line, "", "invalid_json", "a line is one JSON object"))?;
+    let owner = match obj.remove("owner_pref") {
+        Some(serde_json::Value::String(s)) => PrefCode::parse(&s)
+            .map_err(|e| problem(line, "owner_pref", "invalid_format", e.to_string()))?,
+        Some(_) => {
+            return Err(problem(
+                line,
+                "owner_pref",
+                "invalid_format",
+                "owner_pref is a two-digit JIS code in quotes",
+            ));
+        }
+        None => {
+            return Err(problem(
+                line,
+                "owner_pref",
+                "required",
+                "owner_pref is required",
+            ));
+        }
+    };
+    let entered_by = match obj.remove("entered_by") {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s,
+        None => "import".to_string(),
+        Some(_) => {
+            return Err(problem(
+                line,
+                "entered_by",
+                "invalid_format",
+                "entered_by is the user id in the source system",
+            ));
+        }
+    };
+    let entered_at = match obj.remove("entered_on") {
+        Some(serde_json::Value::String(s)) => {
+            let d = koban_registry::date::parse_date("entered_on", &s)
+                .map_err(|e| from_registry(line, &e))?;
+            if d > today {
+                return Err(problem(line, "entered_on", "out_of_range", "in the future"));
+            }
+            // Midnight in Japan of the day of entry.
+            koban_registry::date::days_from_civil(
+                i64::from(d.year),
+                u32::from(d.month),
+                u32::from(d.day),
+            ) * koban_registry::date::DAY_US
+                - 9 * 3_600_000_000
+        }
+        None => now,
+        Some(_) => {
+            return Err(problem(
+                line,
+                "entered_on",
+                "invalid_format",
+                "entered_on is YYYY-MM-DD",
+            ));
+        }
+    };
+    let file = parse_file(v).map_err(|e| from_service(line, e))?;
+    if let Some(e) = file.validate(today).first() {
+        return Err(from_registry(line, e));
+    }
+    let importer = koban_registry::Actor {
+        user: importer.to_string(),
+        pref: owner,
+    };
+    let life = Lifecycle::imported(file.kind(), owner, &entered_by, entered_at, &importer, now)
+        .map_err(|e| from_registry(line, &e))?;
+    let row = record_row(&new_id("rec"), &file, &life, now).map_err(|e| from_service(line, e))?;
+    Ok(ImportItem {
+        line,
+        owner,
+        kind: file.kind(),
+        subject_keys: file.subject_keys(),
+        row,
+    })
+}
+
+/// Parses one JSON Lines line: a record file (with `kind`) plus `owner_pref` and,
+/// optionally, `entered_by` and `entered_on` from the source system.
+pub fn parse_json_line(
+    line: u64,
+    text: &str,
+    importer: &str,
+    now: i64,
+) -> Result<ImportItem, LineProblem> {
+    if text.len() > MAX_LINE_BYTES {
+        return Err(problem(
+            line,
+            "",
+            "line_too_long",
+            "a line is at most 64 KiB",
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| problem(line, "", "invalid_json", e.to_string()))?;
+    item_from_value(line, v, importer, now, jst_date(now))
+}
+
+/// Columns whose cells are numbers.
+const NUMBER_COLUMNS: &[&str] = &["descriptors.height_cm", "plates_taken"];
+/// Columns whose cells are `true` or `false`.
+const BOOL_COLUMNS: &[&str] = &[
+    "juvenile",
+    "vulnerable",
+    "deceased",
+    "caution.armed",
+    "caution.violent",
+    "caution.suicidal",
+    "caution.escape_risk",
+    "caution.mental_health",
+];
+/// Columns left out when empty (optional values that are not text).
+const OPTIONAL_COLUMNS: &[&str] = &[
+    "plate",
+    "descriptors.height_cm",
+    "estimated_age",
+    "firearm.calibre",
+    "holder_date_of_birth",
+    "name.kanji",
+    "name.kana",
+    "name.latin",
+    "holder.kanji",
+    "holder.kana",
+    "holder.latin",
+    "entered_by",
+    "entered_on",
+];
+
+/// Parses one CSV record. The header names fields with dots for nesting
+/// (`kind,owner_pref,name.kanji,name.kana,date_of_birth,warrant.offence,…`); a file may
+/// mix kinds, leaving the columns of other kinds empty. Text cells are taken as they are
+/// (an empty mandatory text is then refused by validation), numbers and flags are typed
+/// by column, and `estimated_age` is written `30-40`.
+pub fn parse_csv_record(
+    line: u64,
+    header: &[String],
+    cells: &csv::StringRecord,
+    importer: &str,
+    now: i64,
+) -> Result<ImportItem, LineProblem> {
+    if cells.len() != header.len() {
+        return Err(problem(
+            line,
+            "",
+            "invalid_csv",
+            format!(
+                "{} cells where the header has {}",
+                cells.len(),
+                header.len()
+            ),
+        ));
+    }
+    let mut root = serde_json::Map::new();
+    let kind = cells.get(
+        header
+            .iter()
+            .position(|h| h == "kind")
+            .unwrap_or(usize::MAX),
+    );
+    for (col, cell) in header.iter().zip(cells.iter()) {
+        let cell = cell.trim();
+        if cell.is_empty() && (OPTIONAL_COLUMNS.contains(&col.as_str()) || !belongs(col, kind)) {
+            continue;
+        }
+        let value = if NUMBER_COLUMNS.contains(&col.as_str()) {
+            match cell.parse::<u64>() {
+                Ok(n) => serde_json::Value::from(n),
+                Err(_) => return Err(problem(line, col, "invalid_format", "not a number")),
+            }
+        } else if BOOL_COLUMNS.contains(&col.as_str()) {
+            match cell {
+                "true" | "1" | "yes" => serde_json::Value::Bool(true),
+                "false" | "0" | "no" | "" => serde_json::Value::Bool(false),
+                _ => return Err(problem(line, col, "invalid_format", "true or false")),
+            }
+        } else if col == "estimated_age" {
+            let range = cell.split_once('-').and_then(|(a, b)| {
+                Some((a.trim().parse::<u8>().ok()?, b.trim().parse::<u8>().ok()?))
+            });
+            match range {
+                Some((a, b)) => serde_json::json!([a, b]),
+                None => {
+                    return Err(problem(
+                        line,
+                        col,
+                        "invalid_format",
+                        "an age range like 30-40",
+                    ));
+                }
+            }
+        } else {
+            serde_json::Value::String(cell.to_string())
+        };
+        insert_path(&mut root, col, value);
+    }
+    item_from_value(
+        line,
+        serde_json::Value::Object(root),
+        importer,
+        now,
+        jst_date(now),
+    )
+}
+
+/// Whether a column is one of the fields of records of `kind` (columns of other kinds are
+/// ignored when empty, so a file can mix kinds).
+fn belongs(col: &str, kind: Option<&str>) -> bool {
+    let top = col.split('.').next().unwrap_or(col);
+    let fields: &[&str] = match kind.unwrap_or("") {
+        "wanted" => &["name", "date_of_birth", "descriptors", "warrant", "caution"],
+        "missing" => &[
+            "name",
+            "date_of_birth",
+            "descriptors",
+            "last_seen_on",
+            "last_seen_place",
+            "circumstances",
+            "juvenile",
+            "vulnerable",
+            "caution",
+        ],
+        "unidentified" => &[
+            "found_on",
+            "found_place",
+            "deceased",
+            "estimated_age",
+            "descriptors",
+        ],
+        "stolen_vehicle" => &[
+            "vehicle_id",
+            "plate",
+            "make",
+            "model",
+            "colour",
+            "stolen_on",
+        ],
+        "stolen_plate" => &["plate", "plates_taken", "stolen_on"],
+        "stolen_firearm" => &["firearm", "firearm_type", "stolen_on"],
+        "stolen_article" => &["number", "article_type", "brand", "stolen_on"],
+        "travel_document" => &[
+            "document",
+            "status",
+            "reported_on",
+            "holder",
+            "holder_date_of_birth",
+        ],
+        _ => &[],
+    };
+    matches!(top, "kind" | "owner_pref") || fields.contains(&top)
+}
+
+fn insert_path(
+    root: &mut serde_json::Map<String, serde_json::Value>,
+    path: &str,
+    v: serde_json::Value,
+) {
+    match path.split_once('.') {
+        None => {
+            root.insert(path.to_string(), v);
+        }
+        Some((head, rest)) => {
+            let child = root
+                .entry(head.to_string())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let serde_json::Value::Object(m) = child {
+                insert_path(m, rest, v);
+            }
+        }
+    }
+}
+
+impl Koban {
+    /// Stores one batch of parsed lines in one transaction with one audit event, after the
+    /// entry conflict check. Lines that fail the check are returned, not stored.
+    pub async fn system_import_records(
+        &self,
+        operator: &str,
+        source: &str,
+        batch_sha256: &str,
+        items: Vec<ImportItem>,
+        state: &mut ImportState,
+    ) -> Result<ImportBatchReport, ServiceError> {
+        if items.len() > MAX_BATCH {
+            return Err(ServiceError::invalid(
+                "batch",
+                "batch_too_large",
+                format!("at most {MAX_BATCH} records per batch"),
+            ));
+        }
+        let (mut tx, actor) = self.begin_system(operator).await?;
+        let mut ev = actor.draft(&RequestCtx::cli(), "registry.import");
+        ev.object("registry_import", source);
+        let r = async {
+            let check_storage = match state.check_storage {
+                Some(c) => c,
+                None => {
+                    let c = !tx.registry_is_empty().await?;
+                    state.check_storage = Some(c);
+                    c
+                }
+            };
+            let first = items.first().map(|i| i.line).unwrap_or(0);
+            let last = items.last().map(|i| i.line).unwrap_or(0);
+            let mut report = ImportBatchReport::default();
+            let mut rows = Vec::with_capacity(items.len());
+            for item in items {
+                match check(&mut *tx, state, &item, check_storage).await? {
+                    Some(p) => report.rejected.push(p),
+                    None => {
+                        for k in &item.subject_keys {
+                            state
+                                .seen
+                                .entry(key_hash(k))
+                                .or_insert((item.owner, item.kind));
+                        }
+                        rows.push(item.row);
+                    }
+                }
+            }
+            tx.insert_registry_records(&rows).await?;
+            report.loaded = rows.len();
+            ev.detail("loaded", report.loaded);
+            ev.detail("rejected", report.rejected.len());
+            ev.detail("lines", format!("{first}-{last}"));
+            ev.detail("sha256", batch_sha256);
+            Ok(report)
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// Records the end of an import: the file's digest and totals.
+    pub async fn system_import_records_done(
+        &self,
+        operator: &str,
+        source: &str,
+        file_sha256: &str,
+        (lines, loaded, rejected): (u64, u64, u64),
+    ) -> Result<(), ServiceError> {
+        let (tx, actor) = self.begin_system(operator).await?;
+        let mut ev = actor.draft(&RequestCtx::cli(), "registry.import_file");
+        ev.object("registry_import", source);
+        ev.detail("sha256", file_sha256);
+        ev.detail("lines", lines);
+        ev.detail("loaded", loaded);
+        ev.detail("rejected", rejected);
+        self.conclude(tx, ev, Ok(())).await
+    }
+}
+
+/// The conflict check of one imported line against the file so far and, when asked,
+/// against storage.
+async fn check(
+    tx: &mut dyn koban_store::Tx,
+    state: &ImportState,
+    item: &ImportItem,
+    check_storage: bool,
+) -> Result<Option<LineProblem>, ServiceError> {
+    for k in &item.subject_keys {
+        if let Some((owner, kind)) = state.seen.get(&key_hash(k)) {
+            if *owner == item.owner {
+                return Ok(Some(problem(
+                    item.line,
+                    "",
+                    "duplicate_record",
+                    format!("an earlier line of this import holds the same subject ({k})"),
+                )));
+            }
+            if !compatible(item.kind, *kind) {
+                return Ok(Some(problem(
+                    item.line,
+                    "",
+                    "incompatible_record",
+                    format!("an earlier line of another owner holds the same subject ({k})"),
+                )));
+            }
+        }
+    }
+    if check_storage {
+        for k in &item.subject_keys {
+            for row in tx.registry_by_key(k).await? {
+                let live = matches!(
+                    row.state.as_str(),
+                    "pending_verification" | "active" | "located"
+                );
+                if !live {
+                    continue;
+                }
+                let owner_same = row.owner_pref == item.owner;
+                let kind: Option<RecordKind> =
+                    serde_json::from_value(serde_json::Value::String(row.kind.clone())).ok();
+                let clash = owner_same || kind.is_none_or(|kd| !compatible(item.kind, kd));
+                if clash {
+                    let code = if owner_same {
+                        "duplicate_record"
+                    } else {
+                        "incompatible_record"
+                    };
+                    return Ok(Some(problem(
+                        item.line,
+                        "",
+                        code,
+                        format!("record {} already holds the same subject", row.id),
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_780_000_000_000_000;
+
+    #[test]
+    fn json_lines_name_the_bad_field() {
+        let good = r#"{"kind":"stolen_plate","owner_pref":"13","plate":"品川300あ1234","plates_taken":1,"stolen_on":"2025-01-10"}"#;
+        let item = parse_json_line(1, good, "cli:test", NOW).unwrap();
+        assert_eq!(item.row.state, "active");
+        assert!(item.row.keys.iter().any(|k| k.starts_with("PLATEX|")));
+        for (bad, field) in [
+            (
+                r#"{"kind":"stolen_plate","plate":"品川300あ1234","plates_taken":1,"stolen_on":"2025-01-10"}"#,
+                "owner_pref",
+            ),
+            (
+                r#"{"kind":"stolen_plate","owner_pref":"13","plate":"品川300ん1234","plates_taken":1,"stolen_on":"2025-01-10"}"#,
+                "plate",
+            ),
+            (
+                r#"{"kind":"stolen_plate","owner_pref":"13","plate":"品川300あ1234","plates_taken":1,"stolen_on":"2025-13-10"}"#,
+                "stolen_on",
+            ),
+            (
+                r#"{"kind":"stolen_plate","owner_pref":"13","plate":"品川300あ1234","stolen_on":"2025-01-10"}"#,
+                "plates_taken",
+            ),
+            (r#"{"kind":"boat","owner_pref":"13"}"#, "kind"),
+        ] {
+            let p = parse_json_line(7, bad, "cli:test", NOW).unwrap_err();
+            assert_eq!((p.line, p.field.as_str()), (7, field), "{bad}: {p:?}");
+        }
+        assert_eq!(
+            parse_json_line(2, "{", "cli:test", NOW).unwrap_err().code,
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn csv_records_nest_dotted_columns() {
+        let header: Vec<String> = "kind,owner_pref,name.kanji,name.kana,date_of_birth,descriptors.sex,descriptors.height_cm,descriptors.description,warrant.issuing_court,warrant.warrant_number,warrant.offence,warrant.issued_on,warrant.expires_on,caution.armed,plate,plates_taken,stolen_on"
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let rec = csv::StringRecord::from(vec![
+            "wanted",
+            "27",
+            "山田 太郎",
+            "ヤマダ タロウ",
+            "1970-01-02",
+            "male",
+            "",
+            "",
+            "大阪地方裁判所",
+            "123",
+            "窃盗",
+            "2025-01-01",
+            "2099-01-01",
+            "true",
+            "",
+            "",
+            "",
+        ]);
+        let item = parse_csv_record(2, &header, &rec, "cli:test", NOW).unwrap();
+        assert_eq!(item.kind, RecordKind::Wanted);
+        assert!(
+            item.row
+                .names
+                .iter()
+                .any(|(t, d)| t == "yamada" && *d == 19_700_102)
+        );
+        let rec = csv::StringRecord::from(vec![
+            "stolen_plate",
+            "27",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "なにわ 500 は 12-34",
+            "x",
+            "2025-01-01",
+        ]);
+        let p = parse_csv_record(3, &header, &rec, "cli:test", NOW).unwrap_err();
+        assert_eq!(p.field, "plates_taken");
+    }
+}
