@@ -566,3 +566,61 @@ async fn purge_of_unvalidated_records(s: &Server) {
     assert_eq!(events[0]["detail"]["reason"], "unvalidated");
 }
 both!(purge_of_unvalidated_records);
+
+/// The offline copy: a full export holds the active records; an export since its version
+/// holds only what changed, removals included.
+async fn export_by_difference(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let a = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let b = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-35")).await;
+    let mut full = Vec::new();
+    let r = s
+        .koban
+        .system_export_records("test", "", &mut full)
+        .await
+        .unwrap();
+    assert_eq!((r.records, r.removed), (2, 0));
+    let text = String::from_utf8(full).unwrap();
+    assert!(text.contains(&a) && text.contains(&b));
+    s.clock.advance_s(60);
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{a}/cancel"),
+            Some(&tokyo.clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let mut diff = Vec::new();
+    let r2 = s
+        .koban
+        .system_export_records("test", &r.version, &mut diff)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r2.records, r2.removed),
+        (0, 1),
+        "{}",
+        String::from_utf8_lossy(&diff)
+    );
+    let line: Value = serde_json::from_slice(diff.split(|c| *c == b'\n').next().unwrap()).unwrap();
+    assert_eq!(
+        (line["id"].as_str(), line["removed"].as_bool()),
+        (Some(a.as_str()), Some(true))
+    );
+    let mut none = Vec::new();
+    let r3 = s
+        .koban
+        .system_export_records("test", &r2.version, &mut none)
+        .await
+        .unwrap();
+    assert_eq!((r3.records, r3.removed, r3.version), (0, 0, r2.version));
+    assert!(
+        s.koban
+            .system_export_records("test", "garbage", &mut none)
+            .await
+            .is_err()
+    );
+}
+both!(export_by_difference);

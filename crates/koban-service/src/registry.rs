@@ -924,6 +924,100 @@ impl Koban {
     }
 }
 
+/// What an export wrote.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExportReport {
+    /// Records in the active file written in full.
+    pub records: u64,
+    /// Records that left the active file since the cursor, written as removals.
+    pub removed: u64,
+    /// The version to ask from next time (the newest change written, or the one given).
+    pub version: String,
+}
+
+/// Records read per export transaction (SQLite transactions hold the write lock, so an
+/// export of millions of records is read in pages).
+const EXPORT_PAGE: u32 = 10_000;
+
+/// The version string of a change: `updated_at_us` and record id, so a site's next export
+/// continues exactly after the last change it holds.
+fn version_of(row: &RegistryRow) -> String {
+    format!("{}.{}", row.updated_at_us, row.id)
+}
+
+impl Koban {
+    /// The offline copy of the hot files for sites with poor links: every record in the
+    /// active file changed after `since` (a version from the previous export; empty for a
+    /// full copy), one JSON object per line, oldest change first, and a removal line for
+    /// each record that has left the active file since. Audited as one event.
+    pub async fn system_export_records(
+        &self,
+        operator: &str,
+        since: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<ExportReport, ServiceError> {
+        let (mut after_us, mut after_id) = if since.is_empty() {
+            (i64::MIN, String::new())
+        } else {
+            let parsed = since
+                .split_once('.')
+                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())));
+            parsed.ok_or_else(|| {
+                ServiceError::invalid("since", "invalid_format", "a version is TIME.ID")
+            })?
+        };
+        let full = since.is_empty();
+        let mut report = ExportReport {
+            version: since.to_string(),
+            ..ExportReport::default()
+        };
+        let io = |e: std::io::Error| ServiceError::Internal(format!("writing the export: {e}"));
+        loop {
+            let (mut tx, _) = self.begin_system(operator).await?;
+            let rows = tx
+                .registry_changed_since(after_us, &after_id, EXPORT_PAGE)
+                .await?;
+            drop(tx);
+            for row in &rows {
+                let version = version_of(row);
+                let l = parse_row(row.clone())?;
+                let line = if l.life.in_active_file() {
+                    report.records += 1;
+                    serde_json::json!({
+                        "id": row.id, "version": version, "kind": row.kind,
+                        "owner_pref": row.owner_pref.as_str(), "state": l.life.state(),
+                        "caution": l.file.caution().names(), "file": l.file,
+                    })
+                } else if full {
+                    continue;
+                } else {
+                    report.removed += 1;
+                    serde_json::json!({"id": row.id, "version": version, "removed": true})
+                };
+                serde_json::to_writer(&mut *out, &line)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                out.write_all(b"\n").map_err(io)?;
+            }
+            if let Some(last) = rows.last() {
+                after_us = last.updated_at_us;
+                after_id = last.id.clone();
+                report.version = version_of(last);
+            }
+            if rows.len() < EXPORT_PAGE as usize {
+                break;
+            }
+        }
+        out.flush().map_err(io)?;
+        let (tx, actor) = self.begin_system(operator).await?;
+        let mut ev = actor.draft(&RequestCtx::cli(), "registry.export");
+        ev.detail("since", since);
+        ev.detail("version", report.version.clone());
+        ev.detail("records", report.records);
+        ev.detail("removed", report.removed);
+        self.conclude(tx, ev, Ok(report)).await
+    }
+}
+
 /// The subject id an inquiry is recorded under.
 fn subject_of(key: &QueryKey) -> String {
     match key {
