@@ -624,3 +624,79 @@ async fn export_by_difference(s: &Server) {
     );
 }
 both!(export_by_difference);
+
+/// A manifest is screened against the person files by name and against the travel
+/// documents by number; bad passengers are named; oversize manifests are refused.
+async fn manifest_screening(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let wanted_id = enter_and_verify(s, &tokyo, wanted()).await;
+    let doc = json!({"kind": "travel_document", "document": {"issuing_state": "JPN", "document_type": "passport", "number": "TK1234567"},
+                     "status": "stolen", "reported_on": "2025-01-01"});
+    let doc_id = enter_and_verify(s, &tokyo, doc).await;
+    let manifest = json!({"officer": "immigration-7", "purpose": "API screening NH110", "passengers": [
+        {"passenger_id": "P1", "name": "SATO<<SHOICHI", "date_of_birth": "1980-04-01"},
+        {"passenger_id": "P2", "name": "TANAKA HANAKO", "date_of_birth": "1990-01-01", "document_number": "TK1234567"},
+        {"passenger_id": "P3", "name": "SUZUKI ICHIRO", "date_of_birth": "1970-05-05"}
+    ]});
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/registry/screenings",
+            Some(&tokyo.query),
+            Some(manifest),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["screened"], 3);
+    let hits: Vec<(String, String, String)> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["passenger_id"].as_str().unwrap().to_string(),
+                h["by"].as_str().unwrap().to_string(),
+                h["hit"]["record_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hits,
+        vec![
+            ("P1".to_string(), "name".to_string(), wanted_id),
+            ("P2".to_string(), "document".to_string(), doc_id)
+        ]
+    );
+    let bad = json!({"officer": "o", "purpose": "x", "passengers": [
+        {"passenger_id": "P1", "name": "SATO SHOICHI", "date_of_birth": "1980-02-30"}]});
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/registry/screenings",
+            Some(&tokyo.query),
+            Some(bad),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("passengers[0].date_of_birth")),
+        "{v}"
+    );
+    let many: Vec<Value> = (0..301)
+        .map(|i| json!({"passenger_id": format!("P{i}"), "name": "A B", "date_of_birth": "1980-01-01"}))
+        .collect();
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/registry/screenings",
+            Some(&tokyo.query),
+            Some(json!({"officer": "o", "purpose": "x", "passengers": many})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("batch_too_large")),
+        "{v}"
+    );
+}
+both!(manifest_screening);
