@@ -188,7 +188,8 @@ fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLoo
             "/records/{id}/hit-requests/{request_id}/response",
             post(r::answer_hit_confirmation),
         )
-        .route("/registry/inquiries", post(r::inquire).get(r::who_queried));
+        .route("/registry/inquiries", post(r::inquire).get(r::who_queried))
+        .route("/registry/screenings", post(r::screen_manifest));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

@@ -610,6 +610,14 @@ pub const OPERATIONS: &[Operation] = &[
         &[],
     ),
     op(
+        "post",
+        "/registry/screenings",
+        "Screen a passenger manifest (up to 300) against the person and travel-document files",
+        "registry",
+        Some("Manifest"),
+        &[],
+    ),
+    op(
         "get",
         "/registry/inquiries",
         "Who queried a subject or hit a record, when and why (auditors)",
@@ -744,6 +752,10 @@ fn registry_schemas(schemas: &mut Value) {
     schemas["RecordFile"] = json!({"type": "object", "required": ["kind"], "description": "A record file: `kind` (wanted, missing, unidentified, stolen_vehicle, stolen_plate, stolen_firearm, stolen_article, travel_document) and that file's fields", "properties": {"kind": string}});
     schemas["HitRequest"] = json!({"type": "object", "additionalProperties": false, "properties": {"priority": {"type": "string", "enum": ["urgent", "routine"]}}});
     schemas["HitResponse"] = json!({"type": "object", "additionalProperties": false, "required": ["answer"], "properties": {"answer": {"type": "string", "enum": ["confirmed", "not_confirmed", "need_more_time"]}, "extra_minutes": {"type": "integer", "minimum": 1, "maximum": 1440}}});
+    schemas["Manifest"] = json!({"type": "object", "additionalProperties": false, "required": ["passengers", "officer"], "properties": {
+        "passengers": {"type": "array", "maxItems": 300, "items": {"type": "object", "required": ["passenger_id", "name", "date_of_birth"], "properties": {
+            "passenger_id": string, "name": string, "date_of_birth": string, "document_number": string, "issuing_state": string}}},
+        "dob_tolerance_years": {"type": "integer", "minimum": 0, "maximum": 5}, "officer": string, "purpose": string}});
     schemas["Inquiry"] = json!({"type": "object", "description": "Exactly one kind of key, plus officer and purpose (or the X-Koban-Purpose header)", "required": ["officer"], "properties": {
         "plate": string, "vehicle_id": string, "document_number": string, "issuing_state": string,
         "document_type": string, "firearm_serial": string, "firearm_make": string,

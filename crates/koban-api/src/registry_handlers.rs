@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use koban_registry::RawQuery;
 use koban_service::RequestCtx;
-use koban_service::registry::{HitRequestIn, HitResponseIn, WhoQueried};
+use koban_service::registry::{HitRequestIn, HitResponseIn, ManifestIn, WhoQueried};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -189,4 +189,14 @@ pub async fn who_queried(
 ) -> ApiResult<impl IntoResponse> {
     let ctx = decoded(ctx)?;
     Ok(Json(s.koban.who_queried(&ctx, &t, q).await?))
+}
+
+pub async fn screen_manifest(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiJson(m): ApiJson<ManifestIn>,
+) -> ApiResult<impl IntoResponse> {
+    let ctx = decoded(ctx)?;
+    Ok(Json(s.koban.screen_manifest(&ctx, &t, m).await?))
 }

@@ -566,3 +566,137 @@ async fn purge_of_unvalidated_records(s: &Server) {
     assert_eq!(events[0]["detail"]["reason"], "unvalidated");
 }
 both!(purge_of_unvalidated_records);
+
+/// The offline copy: a full export holds the active records; an export since its version
+/// holds only what changed, removals included.
+async fn export_by_difference(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let a = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let b = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-35")).await;
+    let mut full = Vec::new();
+    let r = s
+        .koban
+        .system_export_records("test", "", &mut full)
+        .await
+        .unwrap();
+    assert_eq!((r.records, r.removed), (2, 0));
+    let text = String::from_utf8(full).unwrap();
+    assert!(text.contains(&a) && text.contains(&b));
+    s.clock.advance_s(60);
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{a}/cancel"),
+            Some(&tokyo.clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let mut diff = Vec::new();
+    let r2 = s
+        .koban
+        .system_export_records("test", &r.version, &mut diff)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r2.records, r2.removed),
+        (0, 1),
+        "{}",
+        String::from_utf8_lossy(&diff)
+    );
+    let line: Value = serde_json::from_slice(diff.split(|c| *c == b'\n').next().unwrap()).unwrap();
+    assert_eq!(
+        (line["id"].as_str(), line["removed"].as_bool()),
+        (Some(a.as_str()), Some(true))
+    );
+    let mut none = Vec::new();
+    let r3 = s
+        .koban
+        .system_export_records("test", &r2.version, &mut none)
+        .await
+        .unwrap();
+    assert_eq!((r3.records, r3.removed, r3.version), (0, 0, r2.version));
+    assert!(
+        s.koban
+            .system_export_records("test", "garbage", &mut none)
+            .await
+            .is_err()
+    );
+}
+both!(export_by_difference);
+
+/// A manifest is screened against the person files by name and against the travel
+/// documents by number; bad passengers are named; oversize manifests are refused.
+async fn manifest_screening(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let wanted_id = enter_and_verify(s, &tokyo, wanted()).await;
+    let doc = json!({"kind": "travel_document", "document": {"issuing_state": "JPN", "document_type": "passport", "number": "TK1234567"},
+                     "status": "stolen", "reported_on": "2025-01-01"});
+    let doc_id = enter_and_verify(s, &tokyo, doc).await;
+    let manifest = json!({"officer": "immigration-7", "purpose": "API screening NH110", "passengers": [
+        {"passenger_id": "P1", "name": "SATO<<SHOICHI", "date_of_birth": "1980-04-01"},
+        {"passenger_id": "P2", "name": "TANAKA HANAKO", "date_of_birth": "1990-01-01", "document_number": "TK1234567"},
+        {"passenger_id": "P3", "name": "SUZUKI ICHIRO", "date_of_birth": "1970-05-05"}
+    ]});
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/registry/screenings",
+            Some(&tokyo.query),
+            Some(manifest),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["screened"], 3);
+    let hits: Vec<(String, String, String)> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["passenger_id"].as_str().unwrap().to_string(),
+                h["by"].as_str().unwrap().to_string(),
+                h["hit"]["record_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hits,
+        vec![
+            ("P1".to_string(), "name".to_string(), wanted_id),
+            ("P2".to_string(), "document".to_string(), doc_id)
+        ]
+    );
+    let bad = json!({"officer": "o", "purpose": "x", "passengers": [
+        {"passenger_id": "P1", "name": "SATO SHOICHI", "date_of_birth": "1980-02-30"}]});
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/registry/screenings",
+            Some(&tokyo.query),
+            Some(bad),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("passengers[0].date_of_birth")),
+        "{v}"
+    );
+    let many: Vec<Value> = (0..301)
+        .map(|i| json!({"passenger_id": format!("P{i}"), "name": "A B", "date_of_birth": "1980-01-01"}))
+        .collect();
+    let (st, v) = s
+        .call(
+            "post",
+            "/api/v1/registry/screenings",
+            Some(&tokyo.query),
+            Some(json!({"officer": "o", "purpose": "x", "passengers": many})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("batch_too_large")),
+        "{v}"
+    );
+}
+both!(manifest_screening);

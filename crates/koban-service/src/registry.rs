@@ -924,6 +924,269 @@ impl Koban {
     }
 }
 
+/// What an export wrote.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExportReport {
+    /// Records in the active file written in full.
+    pub records: u64,
+    /// Records that left the active file since the cursor, written as removals.
+    pub removed: u64,
+    /// The version to ask from next time (the newest change written, or the one given).
+    pub version: String,
+}
+
+/// Records read per export transaction (SQLite transactions hold the write lock, so an
+/// export of millions of records is read in pages).
+const EXPORT_PAGE: u32 = 10_000;
+
+/// The version string of a change: `updated_at_us` and record id, so a site's next export
+/// continues exactly after the last change it holds.
+fn version_of(row: &RegistryRow) -> String {
+    format!("{}.{}", row.updated_at_us, row.id)
+}
+
+impl Koban {
+    /// The offline copy of the hot files for sites with poor links: every record in the
+    /// active file changed after `since` (a version from the previous export; empty for a
+    /// full copy), one JSON object per line, oldest change first, and a removal line for
+    /// each record that has left the active file since. Audited as one event.
+    pub async fn system_export_records(
+        &self,
+        operator: &str,
+        since: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<ExportReport, ServiceError> {
+        let (mut after_us, mut after_id) = if since.is_empty() {
+            (i64::MIN, String::new())
+        } else {
+            let parsed = since
+                .split_once('.')
+                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_string())));
+            parsed.ok_or_else(|| {
+                ServiceError::invalid("since", "invalid_format", "a version is TIME.ID")
+            })?
+        };
+        let full = since.is_empty();
+        let mut report = ExportReport {
+            version: since.to_string(),
+            ..ExportReport::default()
+        };
+        let io = |e: std::io::Error| ServiceError::Internal(format!("writing the export: {e}"));
+        loop {
+            let (mut tx, _) = self.begin_system(operator).await?;
+            let rows = tx
+                .registry_changed_since(after_us, &after_id, EXPORT_PAGE)
+                .await?;
+            drop(tx);
+            for row in &rows {
+                let version = version_of(row);
+                let l = parse_row(row.clone())?;
+                let line = if l.life.in_active_file() {
+                    report.records += 1;
+                    serde_json::json!({
+                        "id": row.id, "version": version, "kind": row.kind,
+                        "owner_pref": row.owner_pref.as_str(), "state": l.life.state(),
+                        "caution": l.file.caution().names(), "file": l.file,
+                    })
+                } else if full {
+                    continue;
+                } else {
+                    report.removed += 1;
+                    serde_json::json!({"id": row.id, "version": version, "removed": true})
+                };
+                serde_json::to_writer(&mut *out, &line)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                out.write_all(b"\n").map_err(io)?;
+            }
+            if let Some(last) = rows.last() {
+                after_us = last.updated_at_us;
+                after_id = last.id.clone();
+                report.version = version_of(last);
+            }
+            if rows.len() < EXPORT_PAGE as usize {
+                break;
+            }
+        }
+        out.flush().map_err(io)?;
+        let (tx, actor) = self.begin_system(operator).await?;
+        let mut ev = actor.draft(&RequestCtx::cli(), "registry.export");
+        ev.detail("since", since);
+        ev.detail("version", report.version.clone());
+        ev.detail("records", report.records);
+        ev.detail("removed", report.removed);
+        self.conclude(tx, ev, Ok(report)).await
+    }
+}
+
+/// Most passengers in one screening request (a flight's manifest; bigger lists are sent
+/// in several requests).
+pub const MAX_MANIFEST: usize = 300;
+
+/// One passenger of a manifest (advance passenger information).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassengerIn {
+    pub passenger_id: String,
+    /// The name as in the passport's machine-readable zone or the booking.
+    pub name: String,
+    pub date_of_birth: String,
+    #[serde(default)]
+    pub document_number: Option<String>,
+    #[serde(default)]
+    pub issuing_state: Option<String>,
+}
+
+/// A manifest to screen against the person files and the travel-document file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestIn {
+    pub passengers: Vec<PassengerIn>,
+    #[serde(default)]
+    pub dob_tolerance_years: Option<u8>,
+    pub officer: String,
+    #[serde(default)]
+    pub purpose: String,
+}
+
+/// One suspected match of a screening.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScreeningHit {
+    pub passenger_id: String,
+    /// `name` or `document`.
+    pub by: &'static str,
+    pub hit: HitView,
+}
+
+/// The answer to a screening.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScreeningAnswer {
+    pub screened: usize,
+    pub hits: Vec<ScreeningHit>,
+    pub reminder: &'static str,
+}
+
+impl Koban {
+    /// Screens a passenger manifest: each passenger by name and date of birth against the
+    /// person files, and by document number against the travel-document file. One audit
+    /// event for the manifest, and one `registry.hit` event per record hit.
+    pub async fn screen_manifest(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        m: ManifestIn,
+    ) -> Result<ScreeningAnswer, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.screening");
+        let r = async {
+            actor.require(Action::RecordQuery)?;
+            if m.passengers.is_empty() {
+                return Err(ServiceError::invalid(
+                    "passengers",
+                    "required",
+                    "a manifest lists at least one passenger",
+                ));
+            }
+            if m.passengers.len() > MAX_MANIFEST {
+                return Err(ServiceError::invalid(
+                    "passengers",
+                    "batch_too_large",
+                    format!("at most {MAX_MANIFEST} passengers per request"),
+                ));
+            }
+            let purpose = ctx
+                .purpose
+                .clone()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or(m.purpose.clone());
+            let now = self.now_us();
+            let today = jst_date(now);
+            let mut queries = Vec::new();
+            for (i, p) in m.passengers.iter().enumerate() {
+                let at = |e: ServiceError| match e {
+                    ServiceError::Invalid {
+                        field,
+                        code,
+                        message,
+                    } => ServiceError::Invalid {
+                        field: format!("passengers[{i}].{field}"),
+                        code,
+                        message,
+                    },
+                    other => other,
+                };
+                if p.passenger_id.trim().is_empty() || p.passenger_id.chars().count() > 64 {
+                    return Err(ServiceError::invalid(
+                        format!("passengers[{i}].passenger_id"),
+                        "invalid_format",
+                        "1 to 64 characters",
+                    ));
+                }
+                let base = RawQuery {
+                    officer: m.officer.clone(),
+                    purpose: purpose.clone(),
+                    ..RawQuery::default()
+                };
+                let by_name = RawQuery {
+                    name: Some(p.name.clone()),
+                    date_of_birth: Some(p.date_of_birth.clone()),
+                    dob_tolerance_years: m.dob_tolerance_years,
+                    ..base.clone()
+                };
+                let q = Query::parse(&by_name, today).map_err(|e| at(first_error(e)))?;
+                queries.push((i, "name", q.key));
+                if let Some(n) = p
+                    .document_number
+                    .as_deref()
+                    .filter(|n| !n.trim().is_empty())
+                {
+                    let by_doc = RawQuery {
+                        document_number: Some(n.to_string()),
+                        issuing_state: p.issuing_state.clone(),
+                        ..base
+                    };
+                    let q = Query::parse(&by_doc, today).map_err(|e| at(first_error(e)))?;
+                    queries.push((i, "document", q.key));
+                }
+            }
+            ev.purpose = Some(purpose.clone());
+            ev.detail("officer", m.officer.clone());
+            ev.detail("passengers", m.passengers.len());
+            let mut hits = Vec::new();
+            let mut drafts = Vec::new();
+            for (i, by, key) in queries {
+                let (subject, found) = search(&mut *tx, &key).await?;
+                for h in found {
+                    let mut hit_ev = actor.draft(ctx, "registry.hit");
+                    hit_ev.object(RECORD_OBJECT, h.record_id.clone());
+                    hit_ev.purpose = Some(purpose.clone());
+                    hit_ev.scope_pref = Some(h.owner_pref.clone());
+                    hit_ev.detail("subject", subject.clone());
+                    hit_ev.detail("officer", m.officer.clone());
+                    hit_ev.detail("screening", true);
+                    hit_ev.result = "success".into();
+                    drafts.push(hit_ev);
+                    hits.push(ScreeningHit {
+                        passenger_id: m.passengers[i].passenger_id.clone(),
+                        by,
+                        hit: h,
+                    });
+                }
+            }
+            if !drafts.is_empty() {
+                self.audit().append_many(&mut *tx, drafts, now).await?;
+            }
+            ev.detail("hits", hits.len());
+            Ok(ScreeningAnswer {
+                screened: m.passengers.len(),
+                hits,
+                reminder: HIT_REMINDER,
+            })
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+}
+
 /// The subject id an inquiry is recorded under.
 fn subject_of(key: &QueryKey) -> String {
     match key {

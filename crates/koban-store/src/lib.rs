@@ -650,6 +650,14 @@ pub trait Tx: Send {
         articles_before_us: i64,
         limit: u32,
     ) -> Result<Vec<RegistryRow>, StoreError>;
+    /// Records changed after the cursor `(updated_at_us, id)`, oldest change first, at most
+    /// `limit` — the offline copy's catch-up by difference.
+    async fn registry_changed_since(
+        &mut self,
+        after_us: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<RegistryRow>, StoreError>;
     /// Deletes a record and its index rows (its history stays in the audit log).
     async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError>;
     /// Ids of records whose file JSON contains `needle` — a sequential scan, kept only as

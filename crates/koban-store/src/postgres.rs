@@ -1083,6 +1083,21 @@ impl crate::Tx for PgTx {
         rows.iter().map(registry_from_row).collect()
     }
 
+    async fn registry_changed_since(
+        &mut self,
+        after_us: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        let rows = sqlx::query(sql::REGISTRY_CHANGED_SINCE)
+            .bind(after_us)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(registry_from_row).collect()
+    }
+
     async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
         for sql in [
             sql::DELETE_REGISTRY_KEYS,

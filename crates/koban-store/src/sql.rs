@@ -146,6 +146,8 @@ pub(crate) const REGISTRY_NAME_CANDIDATES: &str =
 
 pub(crate) const REGISTRY_PURGE_CANDIDATES: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.state IN ('active', 'located') AND (r.validation_due_us < $1 OR r.state = 'located' OR (r.kind = 'stolen_article' AND r.entered_at_us < $2)) ORDER BY r.id LIMIT $3";
 
+pub(crate) const REGISTRY_CHANGED_SINCE: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.updated_at_us > $1 OR (r.updated_at_us = $1 AND r.id > $2) ORDER BY r.updated_at_us, r.id LIMIT $3";
+
 pub(crate) const DELETE_REGISTRY_RECORD: &str = "DELETE FROM registry_records WHERE id = $1";
 
 pub(crate) const REGISTRY_ANY: &str = "SELECT id FROM registry_records LIMIT 1";

@@ -1843,6 +1843,20 @@ impl Tx for SqliteTx {
         )
     }
 
+    async fn registry_changed_since(
+        &mut self,
+        after_us: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::REGISTRY_CHANGED_SINCE),
+            params![after_us, after_id, i64::from(limit)],
+            registry_from_row,
+        )
+    }
+
     async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
         let conn = self.c()?;
         exec(conn, &q(sql::DELETE_REGISTRY_KEYS), [id])?;

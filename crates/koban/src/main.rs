@@ -272,6 +272,19 @@ enum RegistryCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Export the active hot files as JSON Lines for a site with a poor link. Give the
+    /// version printed by the previous export to get only what changed since (removals
+    /// included); without it, a full copy.
+    Export {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Version of the copy the site already holds.
+        #[arg(long, default_value = "")]
+        since: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -488,6 +501,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let (koban, _) = open(&storage).await?;
             let r = koban.system_purge_records(&console_name()).await?;
             println!("{}", serde_json::to_string(&r)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registry(RegistryCommand::Export {
+            storage,
+            since,
+            out,
+        }) => {
+            let (koban, _) = open(&storage).await?;
+            let f = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let r = koban
+                .system_export_records(&console_name(), &since, &mut w)
+                .await?;
+            println!(
+                "exported {} records and {} removals; next time use --since {}",
+                r.records, r.removed, r.version
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args).await,
