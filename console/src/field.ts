@@ -16,6 +16,7 @@ export function mountField(root: HTMLElement, ctx: Ctx): () => void {
   let unitId = localStorage.getItem('koban.myUnit') ?? '';
   let armedAt = 0;
   let routeFor = '';
+  let routePath: [number, number][] | null = null;
 
   const unitSel = h('select', { id: 'field-unit', onchange: () => { unitId = unitSel.value; localStorage.setItem('koban.myUnit', unitId); void loadInbox(); render(); } });
   const card = h('section', { id: 'field-assignment', class: 'card' });
@@ -137,11 +138,20 @@ export function mountField(root: HTMLElement, ctx: Ctx): () => void {
       routeInfo.textContent = '';
       return;
     }
+    if (routeFor === key) {
+      map.setRoute(routePath ?? [[p.lon, p.lat], [incLon, incLat]]);
+      return;
+    }
     map.setRoute([[p.lon, p.lat], [incLon, incLat]]);
-    if (routeFor === key) return;
     routeFor = key;
+    routePath = null;
     try {
-      const r = await get<{ time_s: number; distance_m: number }>(`/geo/route${qs({ from_lat: p.lat, from_lon: p.lon, to_lat: incLat, to_lon: incLon })}`);
+      const r = await get<{ time_s: number; distance_m: number; path?: [number, number][] }>(`/geo/route${qs({ from_lat: p.lat, from_lon: p.lon, to_lat: incLat, to_lon: incLon })}`);
+      // The road path when the server has one; the straight line stays otherwise.
+      if (r.path && r.path.length >= 2) {
+        routePath = r.path;
+        map.setRoute(r.path);
+      }
       routeInfo.textContent = `${t('route')}: ${(r.distance_m / 1000).toFixed(1)} km · ${fmtDuration(r.time_s)}`;
     } catch (e) {
       routeInfo.textContent = `${t('route')}: ${e instanceof ApiError ? e.message : String(e)}`;

@@ -1498,6 +1498,11 @@ async fn road_routes_after_import(s: &Server) {
         )
         .await;
     assert_eq!(st, 200, "{v}");
+    // The path to draw runs from the start to the end, in GeoJSON order, along the grid.
+    let path = v["path"].as_array().unwrap();
+    assert!(path.len() > 3, "{v}");
+    assert_eq!(path[0], json!([139.7570, 35.6770]));
+    assert_eq!(path[path.len() - 1], json!([139.7630, 35.6830]));
     let time_s = v["time_s"].as_f64().unwrap();
     assert!(time_s > 30.0 && time_s < 600.0, "{v}");
     assert!(v["distance_m"].as_f64().unwrap() > 500.0, "{v}");

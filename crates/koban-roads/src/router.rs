@@ -16,6 +16,8 @@ const MAX_POOLED_SCRATCH: usize = 16;
 /// Units whose search spaces the fleet index keeps; beyond it the index starts afresh
 /// (a prefecture has a few thousand units; this only bounds memory against misuse).
 pub const MAX_FLEET_UNITS: usize = 50_000;
+/// Nodes a path search settles at most (about a 30 km radius in a dense city).
+pub const MAX_PATH_SETTLED: usize = 2_000_000;
 /// A snapped position this close to a segment's end is at that intersection, and may
 /// leave or be reached along any road there, not only along the snapped segment's
 /// allowed direction.
@@ -249,6 +251,72 @@ impl Router {
             snap_from_m: fs.distance_m,
             snap_to_m: ts.distance_m,
         })
+    }
+
+    /// The road path from one position to another, as the positions to draw: the start,
+    /// the intersections driven through, the end. Found by plain Dijkstra over the graph
+    /// (the hierarchy keeps no path), which settles at most [`MAX_PATH_SETTLED`] nodes; a
+    /// field terminal asks for one route at a time, so this costs milliseconds. `None`
+    /// when either end is off the network or no path exists within that bound.
+    pub fn path(&self, from: LatLon, to: LatLon) -> Option<Vec<LatLon>> {
+        use std::cmp::Reverse;
+        use std::collections::{BinaryHeap, HashMap};
+        let (fs, fseg) = self.snapped(from)?;
+        let (ts, tseg) = self.snapped(to)?;
+        if same_segment(&fs, &ts, &fseg).is_some() {
+            return Some(vec![from, to]);
+        }
+        let goals: HashMap<u32, u32> = target_seeds(&ts, &tseg)
+            .into_iter()
+            .map(|(v, t, _)| (v, t))
+            .collect();
+        let mut dist: HashMap<u32, u64> = HashMap::new();
+        let mut parent: HashMap<u32, u32> = HashMap::new();
+        let mut heap = BinaryHeap::new();
+        for (v, t, _) in source_seeds(&fs, &fseg) {
+            let t = u64::from(t);
+            if dist.get(&v).is_none_or(|&d| t < d) {
+                dist.insert(v, t);
+                heap.push(Reverse((t, v)));
+            }
+        }
+        let mut best: Option<(u64, u32)> = None;
+        let mut settled = 0usize;
+        while let Some(Reverse((d, v))) = heap.pop() {
+            if best.is_some_and(|(b, _)| d >= b) || settled >= MAX_PATH_SETTLED {
+                break;
+            }
+            if dist.get(&v).is_some_and(|&x| d > x) {
+                continue;
+            }
+            settled += 1;
+            if let Some(&t) = goals.get(&v) {
+                let total = d + u64::from(t);
+                if best.is_none_or(|(b, _)| total < b) {
+                    best = Some((total, v));
+                }
+            }
+            for a in self.graph.out_arcs(v) {
+                let nd = d + u64::from(a.time_ms);
+                if dist.get(&a.to).is_none_or(|&x| nd < x) {
+                    dist.insert(a.to, nd);
+                    parent.insert(a.to, v);
+                    heap.push(Reverse((nd, a.to)));
+                }
+            }
+        }
+        let (_, mut v) = best?;
+        let mut nodes = vec![v];
+        while let Some(&p) = parent.get(&v) {
+            nodes.push(p);
+            v = p;
+        }
+        nodes.reverse();
+        let mut out = Vec::with_capacity(nodes.len() + 2);
+        out.push(from);
+        out.extend(nodes.iter().filter_map(|&n| self.graph.coord(n)));
+        out.push(to);
+        Some(out)
     }
 
     /// Travel from each of many positions (units) to one position (the incident), in the

@@ -337,3 +337,35 @@ fn fleet_index_equals_point_to_point_while_units_move() {
         }
     }
 }
+
+/// The drawn path runs from the start to the end along the roads and is no longer than
+/// the route the index timed (plus the snapping offsets at both ends).
+#[test]
+fn paths_follow_the_timed_route() {
+    let mut xml = Vec::new();
+    synth_osm(&SynthParams::tokyo(20, 6), &mut xml).unwrap();
+    let router = Router::build(RoadGraph::from_osm_xml(xml.as_slice()).unwrap());
+    let g = router.graph();
+    let mut checked = 0;
+    for (a, b) in pairs(g.node_count() as u32, 100, 5) {
+        let (pa, pb) = (g.coord(a).unwrap(), g.coord(b).unwrap());
+        let from = LatLon::new(pa.lat + 0.0001, pa.lon);
+        let to = LatLon::new(pb.lat, pb.lon + 0.0001);
+        match router.try_travel(from, to) {
+            Ok(t) => {
+                let path = router.path(from, to).expect("a timed route has a path");
+                assert_eq!((path[0], *path.last().unwrap()), (from, to));
+                let drawn: f64 = path.windows(2).map(|w| haversine_m(w[0], w[1])).sum();
+                assert!(drawn >= haversine_m(from, to) - 1.0);
+                assert!(
+                    drawn <= t.distance_m + t.snap_from_m + t.snap_to_m + 1.0,
+                    "drawn {drawn} m, timed {} m",
+                    t.distance_m
+                );
+                checked += 1;
+            }
+            Err(_) => assert!(router.path(from, to).is_none()),
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}

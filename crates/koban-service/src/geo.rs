@@ -51,13 +51,15 @@ pub struct GeoStatus {
 }
 
 /// A road travel estimate.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RouteView {
     pub time_s: f64,
     pub distance_m: f64,
     /// How far each end was from the nearest road.
     pub snap_from_m: f64,
     pub snap_to_m: f64,
+    /// The road path to draw, `[lon, lat]` pairs (GeoJSON order), start to end.
+    pub path: Vec<[f64; 2]>,
 }
 
 /// What an import stored.
@@ -404,11 +406,21 @@ impl Koban {
                 }
                 _ => ServiceError::invalid("to", "unreachable", e.to_string()),
             })?;
+        let path = router
+            .path(
+                koban_roads::LatLon::new(from.lat, from.lon),
+                koban_roads::LatLon::new(to.lat, to.lon),
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| [p.lon, p.lat])
+            .collect();
         Ok(RouteView {
             time_s: t.time_s,
             distance_m: t.distance_m,
             snap_from_m: t.snap_from_m,
             snap_to_m: t.snap_to_m,
+            path,
         })
     }
 
