@@ -324,6 +324,15 @@ fn every_command_has_help() {
         &["roads", "synth", "--help"],
         &["import", "roads", "--help"],
         &["bench", "audit", "--help"],
+        &["bench", "intake", "--help"],
+        &["bench", "recommend", "--help"],
+        &["bench", "osrm", "--help"],
+        &["bench", "registry", "--help"],
+        &["import", "jurisdictions", "--help"],
+        &["import", "records", "--help"],
+        &["registry", "purge", "--help"],
+        &["registry", "export", "--help"],
+        &["totp-code", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_koban"))
             .args(args)
