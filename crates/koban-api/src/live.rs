@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use koban_service::{Koban, RequestCtx};
 use serde::Deserialize;
 
-use crate::extract::{ApiQuery, Ctx};
+use crate::extract::{ApiQuery, Bearer, Ctx};
 use crate::{ApiError, AppState};
 
 /// How long a client has to authenticate after the upgrade.
@@ -46,22 +46,14 @@ pub(crate) struct OptionalBearer(Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for OptionalBearer {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(v) = parts.headers.get(AUTHORIZATION) else {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // No header: the browser will authenticate with its first message. A header that
+        // is there is checked exactly as on every other endpoint.
+        if parts.headers.get(AUTHORIZATION).is_none() {
             return Ok(OptionalBearer(None));
-        };
-        let token = v
-            .to_str()
-            .ok()
-            .and_then(|s| s.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "the Authorization header must be 'Bearer <token>'",
-                )
-            })?;
-        Ok(OptionalBearer(Some(token.trim().to_string())))
+        }
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        Ok(OptionalBearer(Some(token)))
     }
 }
 

@@ -87,7 +87,7 @@ struct Wire {
 pub struct Bus {
     config: BusConfig,
     js: jetstream::Context,
-    stream: Arc<tokio::sync::Mutex<stream::Stream>>,
+    stream: Arc<stream::Stream>,
 }
 
 fn js_err(e: impl std::fmt::Display) -> BusError {
@@ -135,22 +135,12 @@ impl Bus {
         Ok(Bus {
             config,
             js,
-            stream: Arc::new(tokio::sync::Mutex::new(stream)),
+            stream: Arc::new(stream),
         })
     }
 
     pub fn config(&self) -> &BusConfig {
         &self.config
-    }
-
-    /// Whether JetStream answers now (for `koban selfcheck` and `/readyz`).
-    pub async fn ping(&self) -> Result<u64, BusError> {
-        let mut stream = self.stream.lock().await;
-        let info = tokio::time::timeout(Duration::from_secs(5), stream.info())
-            .await
-            .map_err(|_| BusError::JetStream("no answer within 5 s".into()))?
-            .map_err(js_err)?;
-        Ok(info.state.messages)
     }
 
     /// Publishes one event and waits for JetStream to store it.
@@ -180,22 +170,22 @@ impl Bus {
     /// Hands one batch of the outbox to JetStream; returns how many went out.
     pub async fn relay_once(&self, store: &dyn Store) -> Result<usize, BusError> {
         let rows = store.live_outbox(RELAY_BATCH).await?;
-        let mut last = None;
+        let mut sent = 0usize;
         let mut result = Ok(());
         for row in &rows {
             if let Err(e) = self.publish(row).await {
                 result = Err(e);
                 break;
             }
-            last = Some(row.seq);
+            sent += 1;
         }
         // Mark what was acknowledged even if a later one failed, so it is not sent twice.
-        if let Some(seq) = last {
+        if let Some(last) = sent.checked_sub(1).map(|i| rows[i].seq) {
             let mut tx = store.begin().await?;
-            tx.mark_live_published(seq, now_us()).await?;
+            tx.mark_live_published(last, now_us()).await?;
             tx.commit().await?;
         }
-        result.map(|()| rows.iter().take_while(|r| Some(r.seq) <= last).count())
+        result.map(|()| sent)
     }
 
     /// Relays the outbox until the process stops, woken by local commits.
@@ -245,8 +235,7 @@ impl Bus {
             None => consumer::DeliverPolicy::New,
         };
         let consumer = {
-            let stream = self.stream.lock().await;
-            stream
+            self.stream
                 .create_consumer(consumer::pull::OrderedConfig {
                     deliver_policy,
                     ..Default::default()

@@ -145,6 +145,29 @@ fn same_segment(from: &Snap, to: &Snap, seg: &Segment) -> Option<(u32, f32)> {
     best
 }
 
+/// The travel from a snapped start to the snapped target: the route through the graph, or
+/// driving along the shared segment when that is quicker (the graph only knows nodes).
+fn travel_of(
+    from: Option<&(Snap, Segment)>,
+    via_graph: Option<crate::Route>,
+    to: &Snap,
+) -> Result<Travel, NoRoute> {
+    let (fs, fseg) = from.ok_or(NoRoute::FromOffNetwork)?;
+    let mut best = via_graph.map(|r| (r.time_ms, r.distance_m));
+    if let Some((t, l)) = same_segment(fs, to, fseg)
+        && best.is_none_or(|(bt, _)| u64::from(t) < bt)
+    {
+        best = Some((u64::from(t), f64::from(l)));
+    }
+    let (time_ms, distance_m) = best.ok_or(NoRoute::Unreachable)?;
+    Ok(Travel {
+        time_s: time_ms as f64 / 1000.0,
+        distance_m,
+        snap_from_m: fs.distance_m,
+        snap_to_m: to.distance_m,
+    })
+}
+
 impl Router {
     /// Builds the hierarchy and snapping index for a graph.
     pub fn build(graph: RoadGraph) -> Router {
@@ -238,19 +261,7 @@ impl Router {
                 &target_seeds(&ts, &tseg),
             )
         });
-        let mut best = via_graph.map(|r| (r.time_ms, r.distance_m));
-        if let Some((t, l)) = same_segment(&fs, &ts, &fseg)
-            && best.is_none_or(|(bt, _)| u64::from(t) < bt)
-        {
-            best = Some((u64::from(t), f64::from(l)));
-        }
-        let (time_ms, distance_m) = best.ok_or(NoRoute::Unreachable)?;
-        Ok(Travel {
-            time_s: time_ms as f64 / 1000.0,
-            distance_m,
-            snap_from_m: fs.distance_m,
-            snap_to_m: ts.distance_m,
-        })
+        travel_of(Some(&(fs, fseg)), via_graph, &ts)
     }
 
     /// The road path from one position to another, as the positions to draw: the start,
@@ -346,22 +357,7 @@ impl Router {
         snapped
             .iter()
             .zip(routes)
-            .map(|(s, route)| {
-                let (fs, fseg) = s.as_ref().ok_or(NoRoute::FromOffNetwork)?;
-                let mut best = route.map(|r| (r.time_ms, r.distance_m));
-                if let Some((t, l)) = same_segment(fs, &ts, fseg)
-                    && best.is_none_or(|(bt, _)| u64::from(t) < bt)
-                {
-                    best = Some((u64::from(t), f64::from(l)));
-                }
-                let (time_ms, distance_m) = best.ok_or(NoRoute::Unreachable)?;
-                Ok(Travel {
-                    time_s: time_ms as f64 / 1000.0,
-                    distance_m,
-                    snap_from_m: fs.distance_m,
-                    snap_to_m: ts.distance_m,
-                })
-            })
+            .map(|(s, route)| travel_of(s.as_ref(), route, &ts))
             .collect()
     }
 
@@ -423,22 +419,8 @@ impl Router {
             .iter()
             .zip(slots)
             .map(|(s, slot)| {
-                let (fs, fseg) = s.as_ref().ok_or(NoRoute::FromOffNetwork)?;
-                let mut best = slot
-                    .and_then(|k| routes.get(k as usize).copied().flatten())
-                    .map(|r| (r.time_ms, r.distance_m));
-                if let Some((t, l)) = same_segment(fs, &ts, fseg)
-                    && best.is_none_or(|(bt, _)| u64::from(t) < bt)
-                {
-                    best = Some((u64::from(t), f64::from(l)));
-                }
-                let (time_ms, distance_m) = best.ok_or(NoRoute::Unreachable)?;
-                Ok(Travel {
-                    time_s: time_ms as f64 / 1000.0,
-                    distance_m,
-                    snap_from_m: fs.distance_m,
-                    snap_to_m: ts.distance_m,
-                })
+                let route = slot.and_then(|k| routes.get(k as usize).copied().flatten());
+                travel_of(s.as_ref(), route, &ts)
             })
             .collect()
     }

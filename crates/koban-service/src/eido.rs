@@ -215,14 +215,9 @@ impl Koban {
                             dispatch_error("/incidentComponent/incidentCommonPriorityNumber", e)
                         })?;
                     }
-                    tx.update_incident(&to_row(&incident, row.pref_code, row.created_at_us, now)?)
-                        .await?;
-                    let view = IncidentView::of(incident, row.pref_code);
-                    ev.publish(LiveDraft::of(
-                        kinds::INCIDENT_UPDATED,
-                        Some(row.pref_code),
-                        &view,
-                    )?);
+                    let view =
+                        crate::incidents::save_incident(&mut *tx, &mut ev, incident, &row, now)
+                            .await?;
                     (view, false)
                 }
                 None => {

@@ -183,6 +183,21 @@ fn view(unit: Unit, pref: koban_org::PrefCode, now: i64) -> DispatchUnitView {
     }
 }
 
+/// Stores a unit's new state and publishes it live (the unit board follows every change).
+async fn save_unit(
+    tx: &mut dyn koban_store::Tx,
+    ev: &mut crate::EventDraft,
+    unit: Unit,
+    pref: koban_org::PrefCode,
+    now_us: i64,
+) -> Result<DispatchUnitView, ServiceError> {
+    tx.update_dispatch_unit(&unit_row(&unit, pref, now_us)?)
+        .await?;
+    let v = view(unit, pref, now_us);
+    ev.publish(LiveDraft::of(kinds::UNIT_UPDATED, Some(pref), &v)?);
+    Ok(v)
+}
+
 fn check_call_sign(id: &str) -> Result<(), ServiceError> {
     let ok = (2..=32).contains(&id.len())
         && id
@@ -454,12 +469,7 @@ impl Koban {
             ev.scope_pref = Some(row.pref_code.as_str());
             ev.detail("from", row.status.clone());
             unit.status = status;
-            let now = self.now_us();
-            tx.update_dispatch_unit(&unit_row(&unit, row.pref_code, now)?)
-                .await?;
-            let v = view(unit, row.pref_code, now);
-            ev.publish(LiveDraft::of(kinds::UNIT_UPDATED, Some(row.pref_code), &v)?);
-            Ok(v)
+            save_unit(&mut *tx, &mut ev, unit, row.pref_code, self.now_us()).await
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -589,17 +599,12 @@ impl Koban {
                                 Some(((p.lat.to_bits(), p.lon.to_bits()), t.ok()?))
                             })
                             .collect();
-                    let road = move |from: LatLon, dest: LatLon| {
-                        let t = if dest == to {
-                            by_position
-                                .get(&(from.lat.to_bits(), from.lon.to_bits()))
-                                .copied()
-                        } else {
-                            router.travel(
-                                koban_roads::LatLon::new(from.lat, from.lon),
-                                koban_roads::LatLon::new(dest.lat, dest.lon),
-                            )
-                        };
+                    // `recommend` asks only for travel to the incident, which the fleet
+                    // query answered; a unit it could not route is off the network.
+                    let road = move |from: LatLon, _incident: LatLon| {
+                        let t = by_position
+                            .get(&(from.lat.to_bits(), from.lon.to_bits()))
+                            .copied();
                         t.map(|t| TravelEstimate {
                             seconds: t.time_s,
                             distance_m: t.distance_m,
@@ -781,19 +786,13 @@ impl Koban {
                 let id = crate::new_id("asg");
                 tx.insert_assignment(&assignment_row(&id, &a, row.pref_code, now)?)
                     .await?;
-                tx.update_dispatch_unit(&unit_row(&unit, urow.pref_code, now)?)
-                    .await?;
                 let av = assignment_view(&id, &a);
                 ev.publish(LiveDraft::of(
                     kinds::ASSIGNMENT_UPDATED,
                     Some(row.pref_code),
                     &av,
                 )?);
-                ev.publish(LiveDraft::of(
-                    kinds::UNIT_UPDATED,
-                    Some(urow.pref_code),
-                    &view(unit, urow.pref_code, now),
-                )?);
+                save_unit(&mut *tx, &mut ev, unit, urow.pref_code, now).await?;
                 follow_incident(
                     self,
                     &mut incident,
@@ -803,19 +802,8 @@ impl Koban {
                 )?;
                 out.push(av);
             }
-            tx.update_incident(&crate::incidents::to_row(
-                &incident,
-                row.pref_code,
-                row.created_at_us,
-                now,
-            )?)
-            .await?;
             ev.detail("units", unit_ids.clone());
-            ev.publish(LiveDraft::of(
-                kinds::INCIDENT_UPDATED,
-                Some(row.pref_code),
-                &crate::incidents::IncidentView::of(incident, row.pref_code),
-            )?);
+            crate::incidents::save_incident(&mut *tx, &mut ev, incident, &row, now).await?;
             Ok(out)
         }
         .await;
@@ -872,35 +860,18 @@ impl Koban {
                 }
             }
             follow_incident(self, &mut incident, step, now, &actor.user.id)?;
-            tx.update_assignment(&assignment_row(&arow.id, &a, row.pref_code, now)?)
-                .await?;
-            tx.update_dispatch_unit(&unit_row(&unit, urow.pref_code, now)?)
-                .await?;
-            tx.update_incident(&crate::incidents::to_row(
-                &incident,
-                row.pref_code,
-                row.created_at_us,
-                now,
-            )?)
-            .await?;
             ev.detail("unit_id", unit_id);
             ev.detail("step", step.as_str());
+            tx.update_assignment(&assignment_row(&arow.id, &a, row.pref_code, now)?)
+                .await?;
             let av = assignment_view(&arow.id, &a);
             ev.publish(LiveDraft::of(
                 kinds::ASSIGNMENT_UPDATED,
                 Some(row.pref_code),
                 &av,
             )?);
-            ev.publish(LiveDraft::of(
-                kinds::UNIT_UPDATED,
-                Some(urow.pref_code),
-                &view(unit, urow.pref_code, now),
-            )?);
-            ev.publish(LiveDraft::of(
-                kinds::INCIDENT_UPDATED,
-                Some(row.pref_code),
-                &crate::incidents::IncidentView::of(incident, row.pref_code),
-            )?);
+            save_unit(&mut *tx, &mut ev, unit, urow.pref_code, now).await?;
+            crate::incidents::save_incident(&mut *tx, &mut ev, incident, &row, now).await?;
             Ok(av)
         }
         .await;

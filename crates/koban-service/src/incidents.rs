@@ -519,15 +519,7 @@ impl Koban {
                 .map_err(|e| dispatch_error("command", e))?;
             ev.detail("from", from.as_str());
             ev.detail("to", incident.state().as_str());
-            tx.update_incident(&to_row(&incident, row.pref_code, row.created_at_us, now)?)
-                .await?;
-            let view = IncidentView::of(incident, row.pref_code);
-            ev.publish(LiveDraft::of(
-                kinds::INCIDENT_UPDATED,
-                Some(row.pref_code),
-                &view,
-            )?);
-            Ok(view)
+            save_incident(&mut *tx, &mut ev, incident, &row, now).await
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -559,24 +551,37 @@ impl Koban {
             }
             incident.link_call(&call.id);
             tx.link_call(&call.id, &incident.id).await?;
-            tx.update_incident(&to_row(
-                &incident,
-                row.pref_code,
-                row.created_at_us,
-                self.now_us(),
-            )?)
-            .await?;
-            let view = IncidentView::of(incident, row.pref_code);
-            ev.publish(LiveDraft::of(
-                kinds::INCIDENT_UPDATED,
-                Some(row.pref_code),
-                &view,
-            )?);
-            Ok(view)
+            save_incident(&mut *tx, &mut ev, incident, &row, self.now_us()).await
         }
         .await;
         self.conclude(tx, ev, r).await
     }
+}
+
+/// Stores an incident's new state and publishes it live. Every update of an existing
+/// incident goes through here, so no write path can change one without its subscribers
+/// hearing of it.
+pub(crate) async fn save_incident(
+    tx: &mut dyn Tx,
+    ev: &mut crate::EventDraft,
+    incident: Incident,
+    row: &IncidentRow,
+    now_us: i64,
+) -> Result<IncidentView, ServiceError> {
+    tx.update_incident(&to_row(
+        &incident,
+        row.pref_code,
+        row.created_at_us,
+        now_us,
+    )?)
+    .await?;
+    let view = IncidentView::of(incident, row.pref_code);
+    ev.publish(LiveDraft::of(
+        kinds::INCIDENT_UPDATED,
+        Some(row.pref_code),
+        &view,
+    )?);
+    Ok(view)
 }
 
 fn check_note(note: &str) -> Result<(), ServiceError> {

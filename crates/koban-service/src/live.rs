@@ -405,15 +405,10 @@ impl Subscription {
                 }
             }
             match self.receiver.recv().await {
-                Ok(ev) => {
-                    if ev.seq == self.cursor + 1 {
-                        self.pending.push_back(ev);
-                    } else if ev.seq > self.cursor + 1 {
-                        // Missing some: the loop reads them from storage, this one included.
-                        let _ = ev;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                // The next one in order is taken as is; after a gap (or a lag) the loop reads
+                // what is missing from storage, this event included.
+                Ok(ev) if ev.seq == self.cursor + 1 => self.pending.push_back(ev),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(ServiceError::Unavailable {
                         code: "live_hub_closed",

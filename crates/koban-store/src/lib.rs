@@ -713,6 +713,11 @@ pub(crate) fn hash32(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
 
+/// A stored prefecture code; a bad one means the row was damaged, naming what it was.
+pub(crate) fn pref_of(s: &str, what: &str) -> Result<PrefCode, StoreError> {
+    PrefCode::parse(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
 pub(crate) fn pref_opt(s: Option<String>) -> Result<Option<PrefCode>, StoreError> {
     s.map(|s| PrefCode::parse(&s).map_err(|e| StoreError::Corrupt(format!("prefecture code: {e}"))))
         .transpose()

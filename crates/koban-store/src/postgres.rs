@@ -355,8 +355,7 @@ impl crate::Tx for PgTx {
         rows.iter()
             .map(|r| {
                 let s: String = r.try_get("pref_code")?;
-                koban_org::PrefCode::parse(&s)
-                    .map_err(|e| crate::StoreError::Corrupt(format!("grant: {e}")))
+                crate::pref_of(&s, "grant")
             })
             .collect()
     }
@@ -1452,8 +1451,7 @@ fn incident_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::IncidentRow, St
     let pref: String = r.try_get("pref_code")?;
     Ok(crate::IncidentRow {
         id: r.try_get("id")?,
-        pref_code: koban_org::PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("incident prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "incident prefecture")?,
         state: r.try_get("state")?,
         type_code: r.try_get("type_code")?,
         priority: r.try_get("priority")?,
@@ -1470,8 +1468,7 @@ fn call_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::CallRow, StoreError
     let pref: String = r.try_get("pref_code")?;
     Ok(crate::CallRow {
         id: r.try_get("id")?,
-        pref_code: koban_org::PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("call prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "call prefecture")?,
         received_at_us: r.try_get("received_at_us")?,
         incident_id: r.try_get("incident_id")?,
         doc: r.try_get("doc")?,
@@ -1483,8 +1480,7 @@ fn dispatch_unit_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::DispatchUn
     let pref: String = r.try_get("pref_code")?;
     Ok(crate::DispatchUnitRow {
         id: r.try_get("id")?,
-        pref_code: koban_org::PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("unit prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "unit prefecture")?,
         status: r.try_get("status")?,
         lat: r.try_get("lat")?,
         lon: r.try_get("lon")?,
@@ -1501,8 +1497,7 @@ fn assignment_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::AssignmentRow
         id: r.try_get("id")?,
         incident_id: r.try_get("incident_id")?,
         unit_id: r.try_get("unit_id")?,
-        pref_code: koban_org::PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("assignment prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "assignment prefecture")?,
         active: r.try_get("active")?,
         updated_at_us: r.try_get("updated_at_us")?,
         doc: r.try_get("doc")?,
@@ -1514,8 +1509,7 @@ fn message_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::MessageRow, Stor
     let pref: String = r.try_get("pref_code")?;
     Ok(crate::MessageRow {
         id: r.try_get("id")?,
-        pref_code: koban_org::PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("message prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "message prefecture")?,
         sender_id: r.try_get("sender_id")?,
         created_at_us: r.try_get("created_at_us")?,
         target_kind: r.try_get("target_kind")?,
@@ -1560,8 +1554,7 @@ fn registry_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::RegistryRow, St
     Ok(crate::RegistryRow {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
-        owner_pref: koban_org::PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("registry owner: {e}")))?,
+        owner_pref: crate::pref_of(&pref, "registry owner")?,
         state: r.try_get("state")?,
         entered_at_us: r.try_get("entered_at_us")?,
         updated_at_us: r.try_get("updated_at_us")?,

@@ -564,8 +564,7 @@ fn incident_from_row(r: &Row<'_>) -> Result<crate::IncidentRow, StoreError> {
     let pref: String = r.get("pref_code")?;
     Ok(crate::IncidentRow {
         id: r.get("id")?,
-        pref_code: PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("incident prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "incident prefecture")?,
         state: r.get("state")?,
         type_code: r.get("type_code")?,
         priority: r.get("priority")?,
@@ -581,8 +580,7 @@ fn call_from_row(r: &Row<'_>) -> Result<crate::CallRow, StoreError> {
     let pref: String = r.get("pref_code")?;
     Ok(crate::CallRow {
         id: r.get("id")?,
-        pref_code: PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("call prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "call prefecture")?,
         received_at_us: r.get("received_at_us")?,
         incident_id: r.get("incident_id")?,
         doc: r.get("doc")?,
@@ -593,8 +591,7 @@ fn dispatch_unit_from_row(r: &Row<'_>) -> Result<crate::DispatchUnitRow, StoreEr
     let pref: String = r.get("pref_code")?;
     Ok(crate::DispatchUnitRow {
         id: r.get("id")?,
-        pref_code: PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("unit prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "unit prefecture")?,
         status: r.get("status")?,
         lat: r.get("lat")?,
         lon: r.get("lon")?,
@@ -610,8 +607,7 @@ fn assignment_from_row(r: &Row<'_>) -> Result<crate::AssignmentRow, StoreError> 
         id: r.get("id")?,
         incident_id: r.get("incident_id")?,
         unit_id: r.get("unit_id")?,
-        pref_code: PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("assignment prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "assignment prefecture")?,
         active: r.get("active")?,
         updated_at_us: r.get("updated_at_us")?,
         doc: r.get("doc")?,
@@ -622,8 +618,7 @@ fn message_from_row(r: &Row<'_>) -> Result<crate::MessageRow, StoreError> {
     let pref: String = r.get("pref_code")?;
     Ok(crate::MessageRow {
         id: r.get("id")?,
-        pref_code: PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("message prefecture: {e}")))?,
+        pref_code: crate::pref_of(&pref, "message prefecture")?,
         sender_id: r.get("sender_id")?,
         created_at_us: r.get("created_at_us")?,
         target_kind: r.get("target_kind")?,
@@ -663,8 +658,7 @@ fn registry_from_row(r: &Row<'_>) -> Result<crate::RegistryRow, StoreError> {
     Ok(crate::RegistryRow {
         id: r.get(0)?,
         kind: r.get(1)?,
-        owner_pref: PrefCode::parse(&pref)
-            .map_err(|e| StoreError::Corrupt(format!("registry owner: {e}")))?,
+        owner_pref: crate::pref_of(&pref, "registry owner")?,
         state: r.get(3)?,
         entered_at_us: r.get(4)?,
         updated_at_us: r.get(5)?,
@@ -1154,7 +1148,7 @@ impl Tx for SqliteTx {
     async fn user_grants(&mut self, user_id: &str) -> Result<Vec<PrefCode>, StoreError> {
         collect(self.c()?, &q(sql::GRANTS_OF_USER), [user_id], |r| {
             let s: String = r.get(0)?;
-            PrefCode::parse(&s).map_err(|e| StoreError::Corrupt(format!("grant: {e}")))
+            crate::pref_of(&s, "grant")
         })
     }
 

@@ -146,36 +146,7 @@ async fn audit_inner(
     .map_err(|e| anyhow!("{e}"))?;
 
     // An administrator session and a station to write to.
-    let password = crate::demo::generate_password()?;
-    let created = koban
-        .system_create_user(
-            "bench",
-            NewUser {
-                username: "bench-admin".into(),
-                display_name: "bench".into(),
-                unit_id: "pref-13".into(),
-                roles: vec![Role::Administrator],
-                password: password.clone(),
-                allow_concurrent: true,
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let secret = koban_auth::totp::TotpSecret::from_base32(&created.totp_secret)
-        .map_err(|e| anyhow!("{e}"))?;
-    let code = koban_auth::totp::totp_code(&secret, koban.now_us() / 1_000_000);
-    let login = koban
-        .login(
-            &RequestCtx::default(),
-            LoginRequest {
-                username: "bench-admin".into(),
-                password,
-                totp_code: code,
-                terminal_key: None,
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let token = login(&koban, "bench-admin", Role::Administrator).await?;
     koban
         .system_import_units(
             "bench",
@@ -186,10 +157,10 @@ async fn audit_inner(
         .map_err(|e| anyhow!("{e}"))?;
 
     // 1. Baseline: the same row update with no authentication and no audit.
-    let baseline_per_s = timed_writes(b, store.clone(), false, &koban, &login.token).await?;
+    let baseline_per_s = timed_writes(b, store.clone(), false, &koban, &token).await?;
     eprintln!("baseline (unaudited update): {baseline_per_s:.0}/s");
     // 2. Audited writes through the service: authenticate, authorise, update, audit, commit.
-    let audited_per_s = timed_writes(b, store.clone(), true, &koban, &login.token).await?;
+    let audited_per_s = timed_writes(b, store.clone(), true, &koban, &token).await?;
     eprintln!("audited writes: {audited_per_s:.0}/s");
 
     // 3. Fill the log to the requested size in bulk, then verify it all.
@@ -265,12 +236,7 @@ async fn audit_inner(
     let proof_us = t.elapsed().as_secs_f64() * 1e6 / proofs as f64;
     // The HTTP answer is hex JSON; measure the real response body through the service.
     let view = koban
-        .audit_inclusion(
-            &RequestCtx::default(),
-            &login.token,
-            head.tree_size / 3,
-            None,
-        )
+        .audit_inclusion(&RequestCtx::default(), &token, head.tree_size / 3, None)
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let json_bytes = serde_json::to_vec(&view)?.len();
@@ -390,8 +356,67 @@ fn levenshtein_similarity(a: &str, b: &str) -> f64 {
     1.0 - prev[b.len()] as f64 / a.len().max(b.len()) as f64
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// The value at quantile `q` of an ascending sample (nearest rank).
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[(((n - 1) as f64) * q).round() as usize],
+    }
+}
+
+/// `{p50, p95, p99, max, n}` of a sample of milliseconds, rounded to µs; null when empty.
+pub(crate) fn summary_ms(mut v: Vec<f64>) -> serde_json::Value {
+    if v.is_empty() {
+        return serde_json::Value::Null;
+    }
+    v.sort_by(f64::total_cmp);
+    json!({
+        "p50": round3(quantile(&v, 0.5)),
+        "p95": round3(quantile(&v, 0.95)),
+        "p99": round3(quantile(&v, 0.99)),
+        "max": round3(quantile(&v, 1.0)),
+        "n": v.len(),
+    })
+}
+
+/// Creates a pref-13 account with one role and logs it on through the service (TOTP
+/// included), returning the bearer token: every bench acts as a real, audited user.
+pub(crate) async fn login(koban: &Koban, username: &str, role: Role) -> Result<String> {
+    let password = crate::demo::generate_password()?;
+    let created = koban
+        .system_create_user(
+            "bench",
+            NewUser {
+                username: username.into(),
+                display_name: username.into(),
+                unit_id: "pref-13".into(),
+                roles: vec![role],
+                password: password.clone(),
+                allow_concurrent: true,
+            },
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let secret = koban_auth::totp::TotpSecret::from_base32(&created.totp_secret)
+        .map_err(|e| anyhow!("{e}"))?;
+    let code = koban_auth::totp::totp_code(&secret, koban.now_us() / 1_000_000);
+    let r = koban
+        .login(
+            &RequestCtx::default(),
+            LoginRequest {
+                username: username.into(),
+                password,
+                totp_code: code,
+                terminal_key: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(r.token)
 }
 
 fn names(b: NamesBench) -> Result<ExitCode> {

@@ -14,7 +14,7 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use koban_access::Role;
-use koban_service::{Koban, LoginRequest, NewUser, RequestCtx, SystemClock};
+use koban_service::{Koban, RequestCtx, SystemClock};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -34,16 +34,6 @@ pub struct IntakeBench {
     /// Data directory (default: a temporary one, removed afterwards).
     #[arg(long)]
     data: Option<PathBuf>,
-}
-
-/// p50/p95/p99/max of a sample, in milliseconds.
-fn percentiles_ms(mut v: Vec<f64>) -> Value {
-    if v.is_empty() {
-        return Value::Null;
-    }
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-    json!({"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": v[v.len() - 1], "n": v.len()})
 }
 
 pub async fn run(b: IntakeBench) -> Result<ExitCode> {
@@ -89,7 +79,7 @@ async fn inner(b: &IntakeBench, data: &std::path::Path) -> Result<Value> {
         )
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    let token = login(&koban, "bench-dispatcher").await?;
+    let token = crate::bench::login(&koban, "bench-dispatcher", Role::Dispatcher).await?;
     let ctx = RequestCtx::default();
     // The fleet, spread over central Tokyo.
     let now = koban_service::clock::rfc3339(koban.now_us());
@@ -147,7 +137,7 @@ async fn inner(b: &IntakeBench, data: &std::path::Path) -> Result<Value> {
         base.replacen("http", "ws", 1)
     ))
     .await?;
-    let watcher_token = login(&koban, "bench-watcher").await?;
+    let watcher_token = crate::bench::login(&koban, "bench-watcher", Role::Dispatcher).await?;
     ws.send(tokio_tungstenite::tungstenite::Message::Text(
         json!({"type": "auth", "token": watcher_token})
             .to_string()
@@ -245,14 +235,19 @@ async fn inner(b: &IntakeBench, data: &std::path::Path) -> Result<Value> {
     let seen = seen.lock().await.clone();
     let lost_from_stream = created.iter().filter(|id| !seen.contains_key(*id)).count();
     let duplicated_in_stream = seen.values().filter(|&&n| n > 1).count();
-    // Every incident the API acknowledged must be stored exactly once.
-    let stored = koban
-        .store()
-        .live_events_after(0, u32::MAX)
+    // Every incident the API acknowledged must be in the incidents table.
+    let stored: std::collections::HashSet<String> = {
+        let mut tx = koban.store().begin().await?;
+        tx.list_incidents(&koban_store::IncidentFilter {
+            limit: u32::MAX,
+            ..Default::default()
+        })
         .await?
-        .iter()
-        .filter(|e| e.kind == "incident.created")
-        .count();
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+    };
+    let lost_from_storage = created.iter().filter(|id| !stored.contains(*id)).count();
     let completed = created.len() as f64;
     Ok(json!({
         "bench": "intake",
@@ -264,9 +259,10 @@ async fn inner(b: &IntakeBench, data: &std::path::Path) -> Result<Value> {
         "calls_late_no_free_slot": late,
         "calls_failed": failures.lock().await.clone(),
         "sustained_calls_per_second": completed / elapsed_s,
-        "intake_latency_ms": percentiles_ms(latencies.lock().await.clone()),
-        "live_stream_delivery_ms": percentiles_ms(stream_ms.lock().await.clone()),
-        "incidents_stored": stored,
+        "intake_latency_ms": crate::bench::summary_ms(latencies.lock().await.clone()),
+        "live_stream_delivery_ms": crate::bench::summary_ms(stream_ms.lock().await.clone()),
+        "incidents_stored": stored.len(),
+        "lost_from_storage": lost_from_storage,
         "lost_from_stream": lost_from_stream,
         "duplicated_in_stream": duplicated_in_stream,
         "units": b.units,
@@ -357,38 +353,4 @@ fn spread(i: u64) -> (f64, f64) {
     let x = (i.wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0;
     let y = (i.wrapping_mul(40_503) % 10_000) as f64 / 10_000.0;
     (35.66 + x * 0.045, 139.73 + y * 0.055)
-}
-
-async fn login(koban: &Koban, username: &str) -> Result<String> {
-    let password = crate::demo::generate_password()?;
-    let created = koban
-        .system_create_user(
-            "bench",
-            NewUser {
-                username: username.into(),
-                display_name: username.into(),
-                unit_id: "pref-13".into(),
-                roles: vec![Role::Dispatcher],
-                password: password.clone(),
-                allow_concurrent: true,
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let secret = koban_auth::totp::TotpSecret::from_base32(&created.totp_secret)
-        .map_err(|e| anyhow!("{e}"))?;
-    let code = koban_auth::totp::totp_code(&secret, koban.now_us() / 1_000_000);
-    let r = koban
-        .login(
-            &RequestCtx::default(),
-            LoginRequest {
-                username: username.into(),
-                password,
-                totp_code: code,
-                terminal_key: None,
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    Ok(r.token)
 }

@@ -57,13 +57,11 @@ fn run_tool(bin: &Path, args: &[&std::ffi::OsStr], dir: &Path) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+use crate::bench::round3 as r3;
+
 fn pct(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 - 1.0) * q).round() as usize]
-}
-
-fn r3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    crate::bench::quantile(&v, q)
 }
 
 pub async fn run(b: OsrmBench) -> Result<ExitCode> {

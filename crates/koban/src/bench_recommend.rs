@@ -30,15 +30,7 @@ pub struct RecommendBench {
     baseline_incidents: usize,
 }
 
-fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-    json!({"p50": round3(at(0.5)), "p99": round3(at(0.99)), "max": round3(v[v.len() - 1])})
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
+use crate::bench::{quantile, round3, summary_ms};
 
 pub fn run(b: RecommendBench) -> Result<ExitCode> {
     anyhow::ensure!((4..=25_000_000).contains(&b.nodes), "--nodes 4..=25000000");
@@ -172,7 +164,7 @@ pub fn run(b: RecommendBench) -> Result<ExitCode> {
     let p99 = |v: &Vec<f64>| {
         let mut s = v.clone();
         s.sort_by(f64::total_cmp);
-        s[((s.len() as f64 - 1.0) * 0.99).round() as usize]
+        quantile(&s, 0.99)
     };
     let fleet_p99 = p99(&per_incident_ms);
     println!(
@@ -189,10 +181,10 @@ pub fn run(b: RecommendBench) -> Result<ExitCode> {
             "index_build_s": round3(index_s),
             "import_and_index_s": round3(import_s + index_s),
             "fleet_index_fill_ms": round3(fleet_fill_ms),
-            "rank_per_incident_ms": percentiles(per_incident_ms.clone()),
+            "rank_per_incident_ms": summary_ms(per_incident_ms.clone()),
             "mean_ranked": ranked_total / b.incidents,
-            "baseline_reverse_dijkstra_ms": percentiles(dijkstra_ms.clone()),
-            "baseline_ch_point_to_point_per_unit_ms": percentiles(p2p_ms.clone()),
+            "baseline_reverse_dijkstra_ms": summary_ms(dijkstra_ms.clone()),
+            "baseline_ch_point_to_point_per_unit_ms": summary_ms(p2p_ms.clone()),
             "speedup_p99_vs_dijkstra": round3(p99(&dijkstra_ms) / fleet_p99.max(1e-9)),
             "speedup_p99_vs_point_to_point": round3(p99(&p2p_ms) / fleet_p99.max(1e-9)),
             "travel_times_equal_to_dijkstra": format!("{agree}/{compared}"),
@@ -204,7 +196,7 @@ pub fn run(b: RecommendBench) -> Result<ExitCode> {
 /// Dijkstra from `target` over reversed arcs until every unit node is settled; returns
 /// the travel time in ms from each unit node to the target.
 fn reverse_dijkstra(rev: &[Vec<(u32, u32)>], target: u32, units: &[u32]) -> HashMap<u32, u64> {
-    let mut wanted: HashMap<u32, ()> = units.iter().map(|&u| (u, ())).collect();
+    let mut wanted: std::collections::HashSet<u32> = units.iter().copied().collect();
     let mut dist = vec![u64::MAX; rev.len()];
     let mut heap = BinaryHeap::new();
     let mut out = HashMap::new();
@@ -214,7 +206,7 @@ fn reverse_dijkstra(rev: &[Vec<(u32, u32)>], target: u32, units: &[u32]) -> Hash
         if d > dist[v as usize] {
             continue;
         }
-        if wanted.remove(&v).is_some() {
+        if wanted.remove(&v) {
             out.insert(v, d);
             if wanted.is_empty() {
                 break;

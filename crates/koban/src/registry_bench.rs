@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use koban_access::Role;
 use koban_registry::RawQuery;
-use koban_service::{Koban, LoginRequest, NewUser, RequestCtx, SystemClock};
+use koban_service::{Koban, RequestCtx, SystemClock};
 use koban_store::SqliteSync;
 use serde_json::json;
 
@@ -368,9 +368,7 @@ fn stats(mut v: Vec<Duration>) -> serde_json::Value {
     json!({"n": v.len(), "mean_ms": r3(mean), "p50_ms": r3(at(0.5)), "p99_ms": r3(at(0.99)), "max_ms": r3(at(1.0))})
 }
 
-fn r3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
+use crate::bench::round3 as r3;
 
 /// Peak resident memory of this process, from /proc (Linux), in MiB.
 fn peak_rss_mib() -> Option<f64> {
@@ -417,37 +415,7 @@ pub async fn run(b: RegistryBench) -> Result<ExitCode> {
 }
 
 async fn login(koban: &Koban) -> Result<String> {
-    let password = crate::demo::generate_password()?;
-    let created = koban
-        .system_create_user(
-            "bench",
-            NewUser {
-                username: "bench-query".into(),
-                display_name: "bench".into(),
-                unit_id: "pref-13".into(),
-                roles: vec![Role::QueryOperator],
-                password: password.clone(),
-                allow_concurrent: true,
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let secret = koban_auth::totp::TotpSecret::from_base32(&created.totp_secret)
-        .map_err(|e| anyhow!("{e}"))?;
-    let code = koban_auth::totp::totp_code(&secret, koban.now_us() / 1_000_000);
-    let login = koban
-        .login(
-            &RequestCtx::default(),
-            LoginRequest {
-                username: "bench-query".into(),
-                password,
-                totp_code: code,
-                terminal_key: None,
-            },
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    Ok(login.token)
+    crate::bench::login(koban, "bench-query", Role::QueryOperator).await
 }
 
 /// Person queries as officers type them: kanji, kana, passport Hepburn, Hepburn with OH,
