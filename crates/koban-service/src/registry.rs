@@ -107,6 +107,9 @@ pub struct InquiryAnswer {
     pub hits: Vec<HitView>,
     /// The reminder that a hit must be confirmed before acting.
     pub reminder: &'static str,
+    /// False while a bulk load's index is being built: records it loaded are not searched
+    /// yet, so "no hit" is not yet an answer.
+    pub complete: bool,
 }
 
 /// A hit confirmation request as the inquirer sends it.
@@ -771,11 +774,14 @@ impl Koban {
             if !drafts.is_empty() {
                 self.audit().append_many(&mut *tx, drafts, now).await?;
             }
+            let complete = tx.registry_index_pending().await?.is_none();
+            ev.detail("complete", complete);
             Ok(InquiryAnswer {
                 hit: !hits.is_empty(),
                 subject,
                 hits,
                 reminder: HIT_REMINDER,
+                complete,
             })
         }
         .await;

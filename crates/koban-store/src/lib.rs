@@ -391,6 +391,63 @@ pub struct RegistryRow {
     pub names: Vec<(String, i64)>,
 }
 
+/// The 64-bit digest an index row stores for an identifier key or a name token: the first
+/// eight bytes of its SHA-256. Digests keep index rows a third of the size strings made
+/// them. A collision costs a wasted read, never a wrong answer: key lookups compare the
+/// record's own terms before returning it, and name candidates are scored afterwards.
+pub fn registry_digest(term: &str) -> i64 {
+    let d = ring::digest::digest(&ring::digest::SHA256, term.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// What a record is indexed by, stored with the record (`index_terms`) so that its index
+/// rows can be removed exactly and rebuilt from the record alone.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct IndexTerms {
+    pub keys: Vec<String>,
+    pub names: Vec<(String, i64)>,
+}
+
+impl IndexTerms {
+    pub(crate) fn of(row: &RegistryRow) -> IndexTerms {
+        IndexTerms {
+            keys: row.keys.clone(),
+            names: row.names.clone(),
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Result<String, StoreError> {
+        serde_json::to_string(self).map_err(|e| StoreError::Corrupt(format!("index terms: {e}")))
+    }
+
+    pub(crate) fn parse(json: &str) -> Result<IndexTerms, StoreError> {
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("index terms: {e}")))
+    }
+
+    /// The key rows `(digest, seq)` and name rows `(digest, dob, seq)` of record `seq`.
+    pub(crate) fn rows(&self, seq: i64, keys: &mut Vec<(i64, i64)>, names: &mut Vec<(i64, i64, i64)>) {
+        keys.extend(self.keys.iter().map(|k| (registry_digest(k), seq)));
+        names.extend(
+            self.names
+                .iter()
+                .map(|(t, d)| (registry_digest(t), *d, seq)),
+        );
+    }
+}
+
+/// Index rows in the order their B-trees want them, without repeats.
+pub(crate) fn sort_index_rows(keys: &mut Vec<(i64, i64)>, names: &mut Vec<(i64, i64, i64)>) {
+    keys.sort_unstable();
+    keys.dedup();
+    names.sort_unstable();
+    names.dedup();
+}
+
+/// Records whose index rows [`Tx::build_registry_index`] reads per page.
+pub(crate) const INDEX_BUILD_PAGE: i64 = 100_000;
+
 /// How [`Store::peek_user`] finds an account.
 #[derive(Clone, Copy, Debug)]
 pub enum UserKey<'a> {
@@ -619,6 +676,20 @@ pub trait Tx: Send {
     // National records registry.
     /// Inserts records with their index rows. Bulk loads pass thousands at once.
     async fn insert_registry_records(&mut self, rows: &[RegistryRow]) -> Result<(), StoreError>;
+    /// Inserts records without their index rows and marks them unindexed: a bulk load
+    /// into a large registry otherwise spends its time inserting digests at random places
+    /// of big B-trees. [`Tx::build_registry_index`] adds them in one sorted pass; until
+    /// then inquiries report the registry as incomplete.
+    async fn insert_registry_records_deferred(
+        &mut self,
+        rows: &[RegistryRow],
+    ) -> Result<(), StoreError>;
+    /// The first record sequence number whose index rows may be missing, if any (a bulk
+    /// load in progress or interrupted, or a migration that changed the index).
+    async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError>;
+    /// Writes the index rows of every record from the pending mark on, from the terms each
+    /// record holds, and clears the mark. Returns the index rows written.
+    async fn build_registry_index(&mut self) -> Result<u64, StoreError>;
     /// Updates a record's columns and documents; with `reindex`, replaces its index rows
     /// with `row.keys` and `row.names`.
     async fn update_registry_record(

@@ -1007,9 +1007,74 @@ impl crate::Tx for PgTx {
     ) -> Result<(), StoreError> {
         // Bind arrays of bounded size: PostgreSQL's wire protocol limits one message.
         for chunk in rows.chunks(10_000) {
-            insert_registry_batch(&mut self.tx, chunk).await?;
+            let seqs = insert_registry_batch(&mut self.tx, chunk).await?;
+            let (mut keys, mut names) = (Vec::new(), Vec::new());
+            for (r, seq) in chunk.iter().zip(seqs) {
+                crate::IndexTerms::of(r).rows(seq, &mut keys, &mut names);
+            }
+            crate::sort_index_rows(&mut keys, &mut names);
+            insert_index_rows(&mut self.tx, &keys, &names).await?;
         }
         Ok(())
+    }
+
+    async fn insert_registry_records_deferred(
+        &mut self,
+        rows: &[crate::RegistryRow],
+    ) -> Result<(), StoreError> {
+        let mut first = None;
+        for chunk in rows.chunks(10_000) {
+            let seqs = insert_registry_batch(&mut self.tx, chunk).await?;
+            first = first.or(seqs.iter().min().copied());
+        }
+        if let Some(first) = first {
+            sqlx::query(sql::SET_REGISTRY_PENDING)
+                .bind(first)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
+    async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query(sql::REGISTRY_PENDING)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn build_registry_index(&mut self) -> Result<u64, StoreError> {
+        use sqlx::Row;
+        let Some(from) = self.registry_index_pending().await? else {
+            return Ok(0);
+        };
+        let (mut keys, mut names) = (Vec::new(), Vec::new());
+        let mut after = from.saturating_sub(1);
+        loop {
+            let rows = sqlx::query(sql::REGISTRY_TERMS_FROM)
+                .bind(after)
+                .bind(crate::INDEX_BUILD_PAGE)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for r in &rows {
+                let seq: i64 = r.try_get(0)?;
+                let terms: String = r.try_get(1)?;
+                crate::IndexTerms::parse(&terms)?.rows(seq, &mut keys, &mut names);
+                after = seq;
+            }
+            if (rows.len() as i64) < crate::INDEX_BUILD_PAGE {
+                break;
+            }
+        }
+        crate::sort_index_rows(&mut keys, &mut names);
+        insert_index_rows(&mut self.tx, &keys, &names).await?;
+        sqlx::query(sql::CLEAR_REGISTRY_PENDING)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok((keys.len() + names.len()) as u64)
     }
 
     async fn update_registry_record(
@@ -1027,31 +1092,18 @@ impl crate::Tx for PgTx {
             .execute(&mut *self.tx)
             .await
             .map_err(StoreError::from_sqlx)?;
-        if reindex {
-            for del in [sql::DELETE_REGISTRY_KEYS, sql::DELETE_REGISTRY_NAMES] {
-                sqlx::query(del)
-                    .bind(&r.id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-            }
-            for k in &r.keys {
-                sqlx::query(sql::INSERT_REGISTRY_KEY)
-                    .bind(k)
-                    .bind(&r.id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-            }
-            for (t, d) in &r.names {
-                sqlx::query(sql::INSERT_REGISTRY_NAME)
-                    .bind(t)
-                    .bind(d)
-                    .bind(&r.id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
-            }
+        if reindex && let Some(seq) = delete_index_rows(&mut self.tx, &r.id).await? {
+            let terms = crate::IndexTerms::of(r);
+            sqlx::query(sql::UPDATE_REGISTRY_TERMS)
+                .bind(&r.id)
+                .bind(terms.to_json()?)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            let (mut keys, mut names) = (Vec::new(), Vec::new());
+            terms.rows(seq, &mut keys, &mut names);
+            crate::sort_index_rows(&mut keys, &mut names);
+            insert_index_rows(&mut self.tx, &keys, &names).await?;
         }
         Ok(())
     }
@@ -1098,17 +1150,12 @@ impl crate::Tx for PgTx {
     }
 
     async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
-        for sql in [
-            sql::DELETE_REGISTRY_KEYS,
-            sql::DELETE_REGISTRY_NAMES,
-            sql::DELETE_REGISTRY_RECORD,
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        }
+        delete_index_rows(&mut self.tx, id).await?;
+        sqlx::query(sql::DELETE_REGISTRY_RECORD)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
         Ok(())
     }
 
@@ -1120,11 +1167,19 @@ impl crate::Tx for PgTx {
     }
 
     async fn registry_by_key(&mut self, key: &str) -> Result<Vec<crate::RegistryRow>, StoreError> {
+        use sqlx::Row;
         let rows = sqlx::query(sql::REGISTRY_BY_KEY)
-            .bind(key)
+            .bind(crate::registry_digest(key))
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(registry_from_row).collect()
+        let mut out = Vec::new();
+        for r in &rows {
+            let terms: String = r.try_get("index_terms")?;
+            if crate::IndexTerms::parse(&terms)?.keys.iter().any(|k| k == key) {
+                out.push(registry_from_row(r)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn registry_name_candidates(
@@ -1136,7 +1191,7 @@ impl crate::Tx for PgTx {
     ) -> Result<Vec<String>, StoreError> {
         use sqlx::Row;
         let rows = sqlx::query(sql::REGISTRY_NAME_CANDIDATES)
-            .bind(token)
+            .bind(crate::registry_digest(token))
             .bind(lo)
             .bind(hi)
             .bind(i64::from(limit))
@@ -1568,17 +1623,18 @@ fn registry_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::RegistryRow, St
 
 /// Bulk insert through `UNNEST`: one statement per table for the whole batch, because a
 /// round trip per row would cap a bulk load at a few thousand rows a second.
-const UNNEST_REGISTRY_RECORDS: &str = "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, file, lifecycle) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])";
-const UNNEST_REGISTRY_KEYS: &str =
-    "INSERT INTO registry_keys (key, record_id) SELECT * FROM UNNEST($1::text[], $2::text[])";
-const UNNEST_REGISTRY_NAMES: &str = "INSERT INTO registry_names (token, dob, record_id) SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING";
+const UNNEST_REGISTRY_RECORDS: &str = "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, index_terms, file, lifecycle) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[]) RETURNING id, seq";
+const UNNEST_REGISTRY_KEYS: &str = "INSERT INTO registry_keys (key_hash, seq) SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING";
+const UNNEST_REGISTRY_NAMES: &str = "INSERT INTO registry_names (token_hash, dob, seq) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING";
 
+/// Inserts records (with their terms) and returns their sequence numbers in row order.
 async fn insert_registry_batch(
     tx: &mut sqlx::PgConnection,
     rows: &[crate::RegistryRow],
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
+    use sqlx::Row;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let n = rows.len();
     let (mut ids, mut kinds, mut owners, mut states) = (
@@ -1592,33 +1648,11 @@ async fn insert_registry_batch(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut files, mut lives) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    // Index rows go in key order, so the B-tree inserts of a bulk load stay local.
-    let mut key_rows: Vec<(&str, &str)> = rows
-        .iter()
-        .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id.as_str())))
-        .collect();
-    key_rows.sort_unstable();
-    let (kk, kr): (Vec<&str>, Vec<&str>) = key_rows.into_iter().unzip();
-    let mut name_rows: Vec<(&str, i64, &str)> = rows
-        .iter()
-        .flat_map(|r| {
-            r.names
-                .iter()
-                .map(move |(t, d)| (t.as_str(), *d, r.id.as_str()))
-        })
-        .collect();
-    name_rows.sort_unstable();
-    let (mut nt, mut nd, mut nr) = (
-        Vec::with_capacity(name_rows.len()),
-        Vec::with_capacity(name_rows.len()),
-        Vec::with_capacity(name_rows.len()),
+    let (mut terms, mut files, mut lives) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
     );
-    for (t, d, id) in name_rows {
-        nt.push(t);
-        nd.push(d);
-        nr.push(id);
-    }
     for r in rows {
         ids.push(r.id.as_str());
         kinds.push(r.kind.as_str());
@@ -1627,10 +1661,11 @@ async fn insert_registry_batch(
         entered.push(r.entered_at_us);
         updated.push(r.updated_at_us);
         due.push(r.validation_due_us);
+        terms.push(crate::IndexTerms::of(r).to_json()?);
         files.push(r.file.as_str());
         lives.push(r.lifecycle.as_str());
     }
-    sqlx::query(UNNEST_REGISTRY_RECORDS)
+    let returned = sqlx::query(UNNEST_REGISTRY_RECORDS)
         .bind(&ids)
         .bind(&kinds)
         .bind(&owners)
@@ -1638,29 +1673,95 @@ async fn insert_registry_batch(
         .bind(&entered)
         .bind(&updated)
         .bind(&due)
+        .bind(&terms)
         .bind(&files)
         .bind(&lives)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-    if !kk.is_empty() {
+    // RETURNING gives no order guarantee; match by id.
+    let mut by_id = std::collections::HashMap::with_capacity(n);
+    for r in &returned {
+        let id: String = r.try_get(0)?;
+        let seq: i64 = r.try_get(1)?;
+        by_id.insert(id, seq);
+    }
+    rows.iter()
+        .map(|r| {
+            by_id
+                .get(&r.id)
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("no sequence number for {}", r.id)))
+        })
+        .collect()
+}
+
+/// Writes index rows (sorted by the caller) in bounded chunks.
+async fn insert_index_rows(
+    tx: &mut sqlx::PgConnection,
+    keys: &[(i64, i64)],
+    names: &[(i64, i64, i64)],
+) -> Result<(), StoreError> {
+    for chunk in keys.chunks(50_000) {
+        let (k, s): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
         sqlx::query(UNNEST_REGISTRY_KEYS)
-            .bind(&kk)
-            .bind(&kr)
+            .bind(&k)
+            .bind(&s)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
     }
-    if !nt.is_empty() {
+    for chunk in names.chunks(50_000) {
+        let t: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+        let d: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+        let s: Vec<i64> = chunk.iter().map(|r| r.2).collect();
         sqlx::query(UNNEST_REGISTRY_NAMES)
-            .bind(&nt)
-            .bind(&nd)
-            .bind(&nr)
+            .bind(&t)
+            .bind(&d)
+            .bind(&s)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
     }
     Ok(())
+}
+
+/// Removes a record's index rows, as its stored terms list them; returns its sequence
+/// number (none if there is no such record).
+async fn delete_index_rows(
+    tx: &mut sqlx::PgConnection,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    use sqlx::Row;
+    let Some(row) = sqlx::query(sql::REGISTRY_TERMS_BY_ID)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let seq: i64 = row.try_get(0)?;
+    let terms: String = row.try_get(1)?;
+    let (mut keys, mut names) = (Vec::new(), Vec::new());
+    crate::IndexTerms::parse(&terms)?.rows(seq, &mut keys, &mut names);
+    for (k, s) in keys {
+        sqlx::query(sql::DELETE_REGISTRY_KEY)
+            .bind(k)
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
+    for (t, d, s) in names {
+        sqlx::query(sql::DELETE_REGISTRY_NAME)
+            .bind(t)
+            .bind(d)
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
+    Ok(Some(seq))
 }
 
 #[cfg(test)]

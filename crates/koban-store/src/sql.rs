@@ -123,26 +123,46 @@ pub(crate) const MARK_READ: &str = "UPDATE message_receipts SET delivered_at_us 
 
 // ---- National records registry -------------------------------------------------------
 
-pub(crate) const INSERT_REGISTRY_RECORD: &str = "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, file, lifecycle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const INSERT_REGISTRY_RECORD: &str = "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, index_terms, file, lifecycle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
+/// Index rows may already exist (a record written normally during a bulk load is indexed
+/// at once, and again by the load's final pass).
 pub(crate) const INSERT_REGISTRY_KEY: &str =
-    "INSERT INTO registry_keys (key, record_id) VALUES ($1, $2)";
+    "INSERT INTO registry_keys (key_hash, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
 pub(crate) const INSERT_REGISTRY_NAME: &str =
-    "INSERT INTO registry_names (token, dob, record_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+    "INSERT INTO registry_names (token_hash, dob, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
 pub(crate) const UPDATE_REGISTRY_RECORD: &str = "UPDATE registry_records SET state = $2, updated_at_us = $3, validation_due_us = $4, file = $5, lifecycle = $6 WHERE id = $1";
 
-pub(crate) const DELETE_REGISTRY_KEYS: &str = "DELETE FROM registry_keys WHERE record_id = $1";
+pub(crate) const UPDATE_REGISTRY_TERMS: &str =
+    "UPDATE registry_records SET index_terms = $2 WHERE id = $1";
 
-pub(crate) const DELETE_REGISTRY_NAMES: &str = "DELETE FROM registry_names WHERE record_id = $1";
+pub(crate) const REGISTRY_TERMS_BY_ID: &str =
+    "SELECT seq, index_terms FROM registry_records WHERE id = $1";
+
+pub(crate) const REGISTRY_TERMS_FROM: &str = "SELECT seq, index_terms FROM registry_records WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+pub(crate) const DELETE_REGISTRY_KEY: &str =
+    "DELETE FROM registry_keys WHERE key_hash = $1 AND seq = $2";
+
+pub(crate) const DELETE_REGISTRY_NAME: &str =
+    "DELETE FROM registry_names WHERE token_hash = $1 AND dob = $2 AND seq = $3";
+
+pub(crate) const REGISTRY_PENDING: &str = "SELECT from_seq FROM registry_unindexed WHERE id = 1";
+
+/// An earlier mark stays: it covers everything after it.
+pub(crate) const SET_REGISTRY_PENDING: &str =
+    "INSERT INTO registry_unindexed (id, from_seq) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
+
+pub(crate) const CLEAR_REGISTRY_PENDING: &str = "DELETE FROM registry_unindexed";
 
 pub(crate) const REGISTRY_BY_ID: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.id = $1";
 
-pub(crate) const REGISTRY_BY_KEY: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_keys k JOIN registry_records r ON r.id = k.record_id WHERE k.key = $1 ORDER BY r.id";
+/// The record's own terms come along so that a digest collision is filtered out.
+pub(crate) const REGISTRY_BY_KEY: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle, r.index_terms FROM registry_keys k JOIN registry_records r ON r.seq = k.seq WHERE k.key_hash = $1 ORDER BY r.id";
 
-pub(crate) const REGISTRY_NAME_CANDIDATES: &str =
-    "SELECT record_id FROM registry_names WHERE token = $1 AND dob BETWEEN $2 AND $3 LIMIT $4";
+pub(crate) const REGISTRY_NAME_CANDIDATES: &str = "SELECT r.id FROM registry_names n JOIN registry_records r ON r.seq = n.seq WHERE n.token_hash = $1 AND n.dob BETWEEN $2 AND $3 LIMIT $4";
 
 pub(crate) const REGISTRY_PURGE_CANDIDATES: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.state IN ('active', 'located') AND (r.validation_due_us < $1 OR r.state = 'located' OR (r.kind = 'stolen_article' AND r.entered_at_us < $2)) ORDER BY r.id LIMIT $3";
 

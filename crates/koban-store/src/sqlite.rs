@@ -116,6 +116,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "eido imports",
         include_str!("../migrations/sqlite/0009_eido_imports.sql"),
     ),
+    (
+        11,
+        "registry index digests",
+        include_str!("../migrations/sqlite/0011_registry_index_digests.sql"),
+    ),
 ];
 
 /// SQLite store.
@@ -670,18 +675,68 @@ fn registry_from_row(r: &Row<'_>) -> Result<crate::RegistryRow, StoreError> {
     })
 }
 
-fn insert_registry_index(conn: &Connection, row: &crate::RegistryRow) -> Result<(), StoreError> {
-    for k in &row.keys {
-        exec(conn, &q(sql::INSERT_REGISTRY_KEY), params![k, row.id])?;
+/// Inserts records (with their terms) and returns their sequence numbers in order.
+fn insert_registry_rows(
+    conn: &Connection,
+    rows: &[crate::RegistryRow],
+) -> Result<Vec<i64>, StoreError> {
+    let mut rec = conn.prepare_cached(&q(sql::INSERT_REGISTRY_RECORD))?;
+    let mut seqs = Vec::with_capacity(rows.len());
+    for r in rows {
+        rec.execute(params![
+            r.id,
+            r.kind,
+            r.owner_pref.as_str(),
+            r.state,
+            r.entered_at_us,
+            r.updated_at_us,
+            r.validation_due_us,
+            crate::IndexTerms::of(r).to_json()?,
+            r.file,
+            r.lifecycle
+        ])?;
+        seqs.push(conn.last_insert_rowid());
     }
-    for (token, dob) in &row.names {
-        exec(
-            conn,
-            &q(sql::INSERT_REGISTRY_NAME),
-            params![token, dob, row.id],
-        )?;
+    Ok(seqs)
+}
+
+/// Writes index rows; callers pass them sorted, so the B-tree inserts stay local.
+fn insert_index_rows(
+    conn: &Connection,
+    keys: &[(i64, i64)],
+    names: &[(i64, i64, i64)],
+) -> Result<(), StoreError> {
+    let mut key = conn.prepare_cached(&q(sql::INSERT_REGISTRY_KEY))?;
+    for (k, seq) in keys {
+        key.execute(params![k, seq])?;
+    }
+    let mut name = conn.prepare_cached(&q(sql::INSERT_REGISTRY_NAME))?;
+    for (t, d, seq) in names {
+        name.execute(params![t, d, seq])?;
     }
     Ok(())
+}
+
+/// Removes a record's index rows, as its stored terms list them; returns its sequence
+/// number (none if there is no such record).
+fn delete_index_rows(conn: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
+    let found: Option<(i64, String)> = one(conn, &q(sql::REGISTRY_TERMS_BY_ID), [id], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    let Some((seq, terms)) = found else {
+        return Ok(None);
+    };
+    let (mut keys, mut names) = (Vec::new(), Vec::new());
+    crate::IndexTerms::parse(&terms)?.rows(seq, &mut keys, &mut names);
+    let mut key = conn.prepare_cached(&q(sql::DELETE_REGISTRY_KEY))?;
+    for (k, seq) in keys {
+        key.execute(params![k, seq])?;
+    }
+    let mut name = conn.prepare_cached(&q(sql::DELETE_REGISTRY_NAME))?;
+    for (t, d, seq) in names {
+        name.execute(params![t, d, seq])?;
+    }
+    Ok(Some(seq))
 }
 
 fn dataset_from_row(r: &Row<'_>) -> Result<Dataset, StoreError> {
@@ -1748,46 +1803,58 @@ impl Tx for SqliteTx {
         rows: &[crate::RegistryRow],
     ) -> Result<(), StoreError> {
         let conn = self.c()?;
-        // Statements are prepared once per batch, and the index rows are inserted in key
-        // order: a bulk load of millions of records otherwise spends its time descending
-        // the key B-trees at random places.
-        let mut rec = conn.prepare_cached(&q(sql::INSERT_REGISTRY_RECORD))?;
-        for r in rows {
-            rec.execute(params![
-                r.id,
-                r.kind,
-                r.owner_pref.as_str(),
-                r.state,
-                r.entered_at_us,
-                r.updated_at_us,
-                r.validation_due_us,
-                r.file,
-                r.lifecycle
-            ])?;
+        let seqs = insert_registry_rows(conn, rows)?;
+        let (mut keys, mut names) = (Vec::new(), Vec::new());
+        for (r, seq) in rows.iter().zip(seqs) {
+            crate::IndexTerms::of(r).rows(seq, &mut keys, &mut names);
         }
-        let mut keys: Vec<(&str, &str)> = rows
-            .iter()
-            .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id.as_str())))
-            .collect();
-        keys.sort_unstable();
-        let mut key = conn.prepare_cached(&q(sql::INSERT_REGISTRY_KEY))?;
-        for (k, id) in keys {
-            key.execute(params![k, id])?;
-        }
-        let mut names: Vec<(&str, i64, &str)> = rows
-            .iter()
-            .flat_map(|r| {
-                r.names
-                    .iter()
-                    .map(move |(t, d)| (t.as_str(), *d, r.id.as_str()))
-            })
-            .collect();
-        names.sort_unstable();
-        let mut name = conn.prepare_cached(&q(sql::INSERT_REGISTRY_NAME))?;
-        for (t, d, id) in names {
-            name.execute(params![t, d, id])?;
+        crate::sort_index_rows(&mut keys, &mut names);
+        insert_index_rows(conn, &keys, &names)
+    }
+
+    async fn insert_registry_records_deferred(
+        &mut self,
+        rows: &[crate::RegistryRow],
+    ) -> Result<(), StoreError> {
+        let conn = self.c()?;
+        let seqs = insert_registry_rows(conn, rows)?;
+        if let Some(first) = seqs.first() {
+            exec(conn, &q(sql::SET_REGISTRY_PENDING), [first])?;
         }
         Ok(())
+    }
+
+    async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError> {
+        one(self.c()?, &q(sql::REGISTRY_PENDING), [], |r| Ok(r.get(0)?))
+    }
+
+    async fn build_registry_index(&mut self) -> Result<u64, StoreError> {
+        let conn = self.c()?;
+        let Some(from) = one(conn, &q(sql::REGISTRY_PENDING), [], |r| Ok(r.get::<_, i64>(0)?))?
+        else {
+            return Ok(0);
+        };
+        let (mut keys, mut names) = (Vec::new(), Vec::new());
+        let mut after = from.saturating_sub(1);
+        let mut page = conn.prepare_cached(&q(sql::REGISTRY_TERMS_FROM))?;
+        loop {
+            let mut rows = page.query(params![after, crate::INDEX_BUILD_PAGE])?;
+            let mut n = 0i64;
+            while let Some(r) = rows.next()? {
+                let seq: i64 = r.get(0)?;
+                let terms: String = r.get(1)?;
+                crate::IndexTerms::parse(&terms)?.rows(seq, &mut keys, &mut names);
+                after = seq;
+                n += 1;
+            }
+            if n < crate::INDEX_BUILD_PAGE {
+                break;
+            }
+        }
+        crate::sort_index_rows(&mut keys, &mut names);
+        insert_index_rows(conn, &keys, &names)?;
+        exec(conn, &q(sql::CLEAR_REGISTRY_PENDING), [])?;
+        Ok((keys.len() + names.len()) as u64)
     }
 
     async fn update_registry_record(
@@ -1808,10 +1875,17 @@ impl Tx for SqliteTx {
                 r.lifecycle
             ],
         )?;
-        if reindex {
-            exec(conn, &q(sql::DELETE_REGISTRY_KEYS), [&r.id])?;
-            exec(conn, &q(sql::DELETE_REGISTRY_NAMES), [&r.id])?;
-            insert_registry_index(conn, r)?;
+        if reindex && let Some(seq) = delete_index_rows(conn, &r.id)? {
+            let terms = crate::IndexTerms::of(r);
+            exec(
+                conn,
+                &q(sql::UPDATE_REGISTRY_TERMS),
+                params![r.id, terms.to_json()?],
+            )?;
+            let (mut keys, mut names) = (Vec::new(), Vec::new());
+            terms.rows(seq, &mut keys, &mut names);
+            crate::sort_index_rows(&mut keys, &mut names);
+            insert_index_rows(conn, &keys, &names)?;
         }
         Ok(())
     }
@@ -1853,8 +1927,7 @@ impl Tx for SqliteTx {
 
     async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
         let conn = self.c()?;
-        exec(conn, &q(sql::DELETE_REGISTRY_KEYS), [id])?;
-        exec(conn, &q(sql::DELETE_REGISTRY_NAMES), [id])?;
+        delete_index_rows(conn, id)?;
         exec(conn, &q(sql::DELETE_REGISTRY_RECORD), [id])?;
         Ok(())
     }
@@ -1865,12 +1938,17 @@ impl Tx for SqliteTx {
     }
 
     async fn registry_by_key(&mut self, key: &str) -> Result<Vec<crate::RegistryRow>, StoreError> {
-        collect(
-            self.c()?,
-            &q(sql::REGISTRY_BY_KEY),
-            [key],
-            registry_from_row,
-        )
+        let mut out = Vec::new();
+        let conn = self.c()?;
+        let mut stmt = conn.prepare_cached(&q(sql::REGISTRY_BY_KEY))?;
+        let mut rows = stmt.query([crate::registry_digest(key)])?;
+        while let Some(r) = rows.next()? {
+            let terms: String = r.get(9)?;
+            if crate::IndexTerms::parse(&terms)?.keys.iter().any(|k| k == key) {
+                out.push(registry_from_row(r)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn registry_name_candidates(
@@ -1883,7 +1961,7 @@ impl Tx for SqliteTx {
         collect(
             self.c()?,
             &q(sql::REGISTRY_NAME_CANDIDATES),
-            params![token, lo, hi, i64::from(limit)],
+            params![crate::registry_digest(token), lo, hi, i64::from(limit)],
             |r| Ok(r.get(0)?),
         )
     }
@@ -1924,13 +2002,13 @@ mod tests {
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
         );
         drop(store);
         let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
         assert_eq!(
             store.migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {

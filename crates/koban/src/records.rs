@@ -42,6 +42,10 @@ pub struct Summary {
     pub seconds: f64,
     /// Of `seconds`, the time spent storing (the rest is waiting for the parser).
     pub store_seconds: f64,
+    /// Index rows written by the final sorted pass (a load into an empty registry), and
+    /// the time it took (part of `seconds`).
+    pub index_rows: u64,
+    pub index_seconds: f64,
     pub sha256: String,
 }
 
@@ -144,6 +148,12 @@ pub async fn import(
         }
     }
     let _ = reader.join();
+    let t_index = Instant::now();
+    if progress {
+        eprint!("\nbuilding the index…");
+    }
+    summary.index_rows = koban.system_build_registry_index(operator).await?;
+    summary.index_seconds = t_index.elapsed().as_secs_f64();
     // A bulk load leaves a large WAL; fold it in now rather than during the first queries.
     koban.store().checkpoint().await?;
     summary.seconds = started.elapsed().as_secs_f64();

@@ -494,8 +494,8 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
         eprintln!("  {l}");
     }
     eprintln!(
-        "imported {} records in {:.1} s ({import_per_s:.0}/s, {:.1} s storing); {} rejected",
-        s.loaded, s.seconds, s.store_seconds, s.rejected
+        "imported {} records in {:.1} s ({import_per_s:.0}/s, {:.1} s storing, {:.1} s building {} index rows); {} rejected",
+        s.loaded, s.seconds, s.store_seconds, s.index_seconds, s.index_rows, s.rejected
     );
     let _ = std::fs::remove_file(&file);
     let token = login(&koban).await?;
@@ -619,6 +619,8 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
         "generate_s": r3(gen_s),
         "import_s": r3(s.seconds),
         "import_store_s": r3(s.store_seconds),
+        "import_index_build_s": r3(s.index_seconds),
+        "import_index_rows": s.index_rows,
         "import_records_per_s": import_per_s.round(),
         "exact_inquiry": exact_stats,
         "exact_hits": hits,
