@@ -18,7 +18,7 @@ use koban_registry::{
     ExistingRecord, HitAnswer, HitRequest, Lifecycle, Message, OverdueAction, Priority, Query,
     QueryKey, RawQuery, RecordFile, RecordState, RegistryError, check_entry, date::jst_date,
 };
-use koban_store::{AuditQuery, MAX_PAGE_ROWS, RegistryRow, Tx};
+use koban_store::{AuditQuery, MAX_PAGE_ROWS, RegistryRow, TombstoneRow, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::audit_ops::AuditEventView;
@@ -898,7 +898,14 @@ impl Koban {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();
-                tx.delete_registry_record(&row.id).await?;
+                // The tombstone goes with the deletion, so an export by difference reports it.
+                tx.delete_registry_record(&TombstoneRow {
+                    record_id: row.id.clone(),
+                    owner_pref: row.owner_pref,
+                    removed_at_us: now,
+                    reason: reason.clone(),
+                })
+                .await?;
                 let mut ev = actor.draft(&RequestCtx::cli(), "registry.purge");
                 ev.object(RECORD_OBJECT, row.id.clone());
                 ev.scope_pref = Some(row.owner_pref.as_str());
