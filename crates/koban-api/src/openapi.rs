@@ -619,6 +619,14 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/registry/hit-requests",
+        "The hit-confirmation work queue of one's prefectures, soonest due first: side=owner (requests to answer) or side=inquirer (requests sent); overdue=true|false",
+        "registry",
+        None,
+        &["side!", "overdue", "limit"],
+    ),
+    op(
+        "get",
         "/registry/inquiries",
         "Who queried a subject or hit a record, when and why (auditors)",
         "registry",

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Server, TestUser};
 use koban_access::Role;
 use serde_json::{Value, json};
@@ -700,3 +702,287 @@ async fn manifest_screening(s: &Server) {
     );
 }
 both!(manifest_screening);
+
+/// The kinds of the live events after `after` that `token`'s user receives (the stream's
+/// own role and scope filter), with the prefecture each is for.
+async fn live_kinds(s: &Server, token: &str, after: u64) -> Vec<(String, String)> {
+    let ctx = koban_service::RequestCtx::default();
+    let mut sub = s
+        .koban
+        .subscribe_live(&ctx, token, Some(after))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(Ok(ev)) =
+        tokio::time::timeout(Duration::from_millis(400), sub.next(&s.koban)).await
+    {
+        out.push((
+            ev.kind.clone(),
+            ev.pref_code.map(|p| p.as_str()).unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+async fn sweep(s: &Server) -> koban_service::registry::SweepReport {
+    s.koban
+        .system_sweep_hit_requests("test-sweep")
+        .await
+        .unwrap()
+}
+
+async fn queue(s: &Server, token: &str, query: &str) -> (u16, Value) {
+    s.get(&format!("/api/v1/registry/hit-requests?{query}"), token)
+        .await
+}
+
+/// An urgent request nobody answers is re-sent by the sweep after ten minutes and
+/// escalated after the next deadline, each step audited and in the record's history; a
+/// second sweep does nothing; the answer closes it. Each prefecture sees only its own side
+/// of the queue, and the query centres (not analysts, not other prefectures) see it live.
+async fn hit_queue_resend_escalate_answer(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let osaka = desk(s, "27", "o").await;
+    let kanagawa = desk(s, "14", "k").await;
+    let (_, analyst) = user_token(s, "analyst-t", "pref-13", &[Role::Analyst]).await;
+    let id = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let head = s.koban.live().head();
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/hit-requests"),
+            Some(&osaka.query),
+            Some(json!({"priority": "urgent"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let req = v["hit_requests"][0]["id"].as_str().unwrap().to_string();
+
+    // Tokyo's clerks must answer it; Osaka's query centre waits for it.
+    let (st, v) = queue(s, &tokyo.clerk, "side=owner").await;
+    assert_eq!(st, 200, "{v}");
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    let it = &items[0];
+    assert_eq!(
+        (
+            it["record_id"].as_str(),
+            it["record_kind"].as_str(),
+            it["request_id"].as_str(),
+            it["priority"].as_str(),
+            it["from_pref"].as_str(),
+            it["overdue_s"].as_i64(),
+            it["resends"].as_i64(),
+            it["escalated"].as_bool(),
+            it["next_action"].as_str(),
+        ),
+        (
+            Some(id.as_str()),
+            Some("stolen_plate"),
+            Some(req.as_str()),
+            Some("urgent"),
+            Some("27"),
+            Some(0),
+            Some(0),
+            Some(false),
+            Some("await_answer")
+        ),
+        "{it}"
+    );
+    let (_, v) = queue(s, &osaka.query, "side=inquirer").await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    let (_, v) = queue(s, &osaka.clerk, "side=owner").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    // Answering needs record_enter: a query operator does not list the owner side.
+    let (st, v) = queue(s, &tokyo.query, "side=owner").await;
+    assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
+    // Kanagawa never sees Tokyo's or Osaka's queue.
+    for (token, q) in [
+        (&kanagawa.clerk, "side=owner"),
+        (&kanagawa.query, "side=inquirer"),
+        (&kanagawa.clerk, "side=inquirer"),
+    ] {
+        let (st, v) = queue(s, token, q).await;
+        assert_eq!(st, 200, "{v}");
+        assert!(v.as_array().unwrap().is_empty(), "{q}: {v}");
+    }
+    // Bad input names the field.
+    for (q, status, field, code) in [
+        ("", 422, "side", "required"),
+        ("side=both", 422, "side", "invalid_format"),
+        ("side=owner&overdue=maybe", 422, "overdue", "invalid_format"),
+        ("side=owner&limit=0", 422, "limit", "out_of_range"),
+        ("side=owner&limit=1001", 422, "limit", "out_of_range"),
+        ("side=owner&limit=many", 422, "limit", "invalid_format"),
+        ("side=owner&colour=red", 400, "colour", "invalid_query"),
+    ] {
+        let (st, v) = queue(s, &tokyo.clerk, q).await;
+        assert_eq!(
+            (
+                st,
+                v["error"]["field"].as_str(),
+                v["error"]["code"].as_str()
+            ),
+            (status, Some(field), Some(code)),
+            "{q}: {v}"
+        );
+    }
+    // Listings are audited.
+    let listed = s.audit_events("action=registry.hit_queue&limit=100").await;
+    assert!(listed.iter().any(|e| e["detail"]["side"] == "inquirer"));
+
+    // Eleven minutes on: overdue, and the sweep re-sends it with a new deadline.
+    s.clock.advance_s(660);
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner&overdue=true").await;
+    // At least the minute past the deadline (logons on the way move the test clock too).
+    let late = v[0]["overdue_s"].as_i64().unwrap();
+    assert!((60..600).contains(&late), "{v}");
+    assert_eq!(v[0]["next_action"], "resend", "{v}");
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner&overdue=false").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    let r = sweep(s).await;
+    assert_eq!((r.examined, r.resent, r.escalated), (1, 1, 0), "{r:?}");
+    let again = sweep(s).await;
+    assert_eq!(
+        (again.examined, again.resent, again.escalated),
+        (0, 0, 0),
+        "a second sweep does nothing: {again:?}"
+    );
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner").await;
+    assert_eq!(
+        (v[0]["resends"].as_i64(), v[0]["next_action"].as_str()),
+        (Some(1), Some("await_answer")),
+        "{v}"
+    );
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner&overdue=true").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+
+    // Past the new deadline: escalated, once.
+    s.clock.advance_s(660);
+    let r = sweep(s).await;
+    assert_eq!((r.examined, r.resent, r.escalated), (1, 0, 1), "{r:?}");
+    assert_eq!(r.steps[0].request_id, req);
+    let again = sweep(s).await;
+    assert_eq!((again.examined, again.escalated), (0, 0), "{again:?}");
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner&overdue=true").await;
+    assert_eq!(
+        (v[0]["escalated"].as_bool(), v[0]["next_action"].as_str()),
+        (Some(true), Some("await_supervisor")),
+        "{v}"
+    );
+    let (_, v) = s.get(&format!("/api/v1/records/{id}"), &tokyo.clerk).await;
+    assert_eq!(
+        v["overdue_requests"][0]["action"], "await_supervisor",
+        "{v}"
+    );
+    assert!(v["hit_requests"][0]["escalated_at"].is_i64(), "{v}");
+
+    // Each step is audited and in the history, under the sweep's name for Osaka.
+    for action in ["registry.hit_resend", "registry.hit_escalate"] {
+        let events = s
+            .audit_events(&format!("action={action}&object_id={id}"))
+            .await;
+        assert_eq!(events.len(), 1, "{action}: {events:?}");
+        assert_eq!(events[0]["actor_name"], "test-sweep");
+        assert_eq!(events[0]["detail"]["automatic"], true);
+        assert_eq!(events[0]["detail"]["request_id"], req.as_str());
+    }
+
+    // The owner answers: the request leaves both sides of the queue.
+    let (st, v) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/hit-requests/{req}/response"),
+            Some(&tokyo.clerk),
+            Some(json!({"answer": "confirmed"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    let (_, v) = queue(s, &osaka.query, "side=inquirer").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    let r = sweep(s).await;
+    assert_eq!(r.examined, 0, "{r:?}");
+    let (_, v) = s
+        .get(&format!("/api/v1/records/{id}/history"), &tokyo.clerk)
+        .await;
+    let steps: Vec<(&str, &str)> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["message"].as_str().unwrap(), h["actor"].as_str().unwrap()))
+        .filter(|(m, _)| m.starts_with("hit_"))
+        .collect();
+    assert_eq!(steps.len(), 4, "{v}");
+    assert_eq!(steps[1], ("hit_confirmation_resend", "test-sweep"));
+    assert_eq!(steps[2], ("hit_confirmation_escalate", "test-sweep"));
+
+    // Live: both query centres follow the request; analysts and Kanagawa see nothing of it.
+    let expect = |pref: &str| {
+        [
+            "registry.hit_request.sent",
+            "registry.hit_request.resent",
+            "registry.hit_request.escalated",
+            "registry.hit_request.closed",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), pref.to_string()))
+        .collect::<Vec<_>>()
+    };
+    let registry_only = |v: Vec<(String, String)>| {
+        v.into_iter()
+            .filter(|(k, _)| k.starts_with("registry."))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        registry_only(live_kinds(s, &tokyo.query, head).await),
+        expect("13")
+    );
+    assert_eq!(
+        registry_only(live_kinds(s, &tokyo.clerk, head).await),
+        expect("13")
+    );
+    assert_eq!(
+        registry_only(live_kinds(s, &osaka.query, head).await),
+        expect("27")
+    );
+    assert!(live_kinds(s, &analyst, head).await.is_empty());
+    assert!(live_kinds(s, &kanagawa.query, head).await.is_empty());
+}
+both!(hit_queue_resend_escalate_answer);
+
+/// A cancelled record's requests leave the queue at once and are never swept.
+async fn cancelled_records_leave_the_queue(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let osaka = desk(s, "27", "o").await;
+    let id = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/hit-requests"),
+            Some(&osaka.query),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner").await;
+    assert_eq!(v[0]["priority"], "routine", "{v}");
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{id}/cancel"),
+            Some(&tokyo.clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, v) = queue(s, &tokyo.clerk, "side=owner").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    let (_, v) = queue(s, &osaka.query, "side=inquirer").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+    s.clock.advance_s(2 * 3600);
+    let r = sweep(s).await;
+    assert_eq!((r.examined, r.resent, r.escalated), (0, 0, 0), "{r:?}");
+}
+both!(cancelled_records_leave_the_queue);
