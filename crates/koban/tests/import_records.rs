@@ -68,3 +68,15 @@ fn bad_lines_are_reported_and_good_lines_loaded() {
     let (code, out, err) = koban(&["audit", "verify"], &data);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn registry_sweep_prints_a_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, out, err) = koban(&["registry", "sweep"], &data);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["examined"], 0, "{out}");
+    assert_eq!(report["resent"], 0, "{out}");
+    assert_eq!(report["escalated"], 0, "{out}");
+}
