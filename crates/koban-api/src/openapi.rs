@@ -628,7 +628,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/registry/inquiries",
-        "Who queried a subject or hit a record, when and why (auditors)",
+        "Who queried a subject or hit a record, when and why (auditors); a person's name is searched in the other scripts the registry holds for it",
         "registry",
         None,
         &[

@@ -10,14 +10,14 @@
 //! purpose and a stable subject id (the normalised key), and each hit adds an event on the
 //! record, so an auditor can ask who queried a plate, a person or a record, when and why.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use koban_access::Action;
 use koban_registry::index;
 use koban_registry::{
-    ExistingRecord, HitAnswer, HitRequest, HitRequestState, Lifecycle, Message, OverdueAction,
-    Priority, Query, QueryKey, RawQuery, RecordFile, RecordState, RegistryError, check_entry,
-    date::jst_date,
+    Date, ExistingRecord, HitAnswer, HitRequest, HitRequestState, Lifecycle, Message,
+    OverdueAction, Priority, Query, QueryKey, RawQuery, RecordFile, RecordState, RegistryError,
+    check_entry, date::jst_date,
 };
 use koban_store::{
     AuditQuery, HitQueueFilter, HitQueueSide, HitRequestRow, MAX_PAGE_ROWS, RegistryRow,
@@ -936,13 +936,22 @@ impl Koban {
         self.conclude(tx, ev, r).await
     }
 
-    /// Who queried a subject (or hit a record), when and why: the audit events, newest first.
+    /// Who queried a subject (or hit a record), when and why: the audit events, newest
+    /// first, and the subjects searched.
+    ///
+    /// A person is recorded under the reading of the name the officer gave (or its kanji
+    /// when none was given), so a name is searched in its other scripts too, with the
+    /// registry as the dictionary: for kanji, the readings of the person records with those
+    /// kanji and that date of birth; for a reading, the kanji of the records with that
+    /// reading. Kanji are never read with Chinese readings, so a person the registry does
+    /// not hold (or holds only in prefectures outside the auditor's scope) is found only in
+    /// the script the auditor typed.
     pub async fn who_queried(
         &self,
         ctx: &RequestCtx,
         token: &str,
         w: WhoQueried,
-    ) -> Result<Vec<AuditEventView>, ServiceError> {
+    ) -> Result<WhoQueriedAnswer, ServiceError> {
         let (mut tx, actor) = self.begin_as(token).await?;
         let mut ev = actor.draft(ctx, "registry.who_queried");
         let r = async {
@@ -978,7 +987,20 @@ impl Koban {
                     purpose: "audit".into(),
                 };
                 let q = Query::parse(&raw, jst_date(self.now_us())).map_err(first_error)?;
-                searches.push((SUBJECT_OBJECT, subject_of(&q.key)));
+                match &q.key {
+                    QueryKey::Person {
+                        name,
+                        date_of_birth,
+                        ..
+                    } => {
+                        for subject in
+                            person_subjects(&mut *tx, &actor, name, *date_of_birth).await?
+                        {
+                            searches.push((SUBJECT_OBJECT, subject));
+                        }
+                    }
+                    other => searches.push((SUBJECT_OBJECT, subject_of(other))),
+                }
                 // Inquiries heard without the place name concern this plate too.
                 if let QueryKey::Plate { plate } = &q.key
                     && plate.is_complete()
@@ -990,6 +1012,16 @@ impl Koban {
                 }
             }
             ev.object(searches[0].0, searches[0].1.clone());
+            if searches.len() > 1 {
+                ev.detail(
+                    "subjects",
+                    searches
+                        .iter()
+                        .map(|(_, id)| id.clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let subjects: Vec<String> = searches.iter().map(|(_, id)| id.clone()).collect();
             let mut out = Vec::new();
             for (kind, id) in searches {
                 // A record's own events include its owner's work on it; only the hits are
@@ -1006,9 +1038,13 @@ impl Koban {
                 out.extend(tx.search_audit(&q).await?);
             }
             out.sort_by_key(|e| std::cmp::Reverse(e.seq));
+            out.dedup_by_key(|e| e.seq);
             out.truncate(limit as usize);
             ev.detail("count", out.len());
-            Ok(out.into_iter().map(AuditEventView::from).collect())
+            Ok(WhoQueriedAnswer {
+                subjects,
+                events: out.into_iter().map(AuditEventView::from).collect(),
+            })
         }
         .await;
         self.conclude(tx, ev, r).await
@@ -1219,6 +1255,79 @@ impl Koban {
             action: step,
         }))
     }
+}
+
+/// The answer to "who queried": the audit events, newest first, and every subject id (or
+/// record id) searched for them.
+#[derive(Clone, Debug, Serialize)]
+pub struct WhoQueriedAnswer {
+    pub subjects: Vec<String>,
+    pub events: Vec<AuditEventView>,
+}
+
+/// Most subjects one "who queried" search looks up in the audit log.
+pub const MAX_WHO_SUBJECTS: usize = 16;
+/// Most person records read as the dictionary of one name's other scripts.
+const MAX_DICTIONARY_RECORDS: usize = 32;
+
+/// The subjects inquiries about a person may have been recorded under: the name as the
+/// auditor gave it, and the name in each script of the person records in the auditor's
+/// scope that carry every kanji token, or every reading token, of it with exactly that date
+/// of birth. Kanji and readings are only ever taken from records, never derived from each
+/// other. At most [`MAX_WHO_SUBJECTS`], the auditor's own first.
+async fn person_subjects(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    name: &str,
+    dob: Date,
+) -> Result<Vec<String>, ServiceError> {
+    let mut subjects = vec![index::person_subject(name, dob)];
+    let day = index::date_number(dob);
+    let (kanji, readings) = index::query_tokens(name);
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    for tokens in [&kanji, &readings] {
+        let mut common: Option<BTreeSet<String>> = None;
+        for t in tokens {
+            let found: BTreeSet<String> = tx
+                .registry_name_candidates(t, day, day, MAX_NAME_CANDIDATES)
+                .await?
+                .into_iter()
+                .collect();
+            common = Some(match common {
+                None => found,
+                Some(c) => c.intersection(&found).cloned().collect(),
+            });
+        }
+        ids.extend(common.unwrap_or_default());
+    }
+    for id in ids.into_iter().take(MAX_DICTIONARY_RECORDS) {
+        let Some(row) = tx.get_registry_record(&id).await? else {
+            continue;
+        };
+        // A record the auditor may not see is not used: the subjects searched are shown,
+        // and would tell that another prefecture holds the person.
+        if !actor.sees(Some(row.owner_pref)) {
+            continue;
+        }
+        let l = parse_row(row)?;
+        let Some((person, born)) = index::person_of(&l.file) else {
+            continue;
+        };
+        if born != dob {
+            continue;
+        }
+        for form in [&person.kanji, &person.kana, &person.latin]
+            .into_iter()
+            .flatten()
+        {
+            let s = index::person_subject(form, dob);
+            if !subjects.contains(&s) {
+                subjects.push(s);
+            }
+        }
+    }
+    subjects.truncate(MAX_WHO_SUBJECTS);
+    Ok(subjects)
 }
 
 /// What a purge run removed, by reason.
