@@ -1090,3 +1090,104 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A purged record leaves a tombstone, so an export since an earlier version reports its
+/// removal; tombstones are pruned after their retention, and a site behind that horizon is
+/// told to take a full copy.
+async fn exports_report_purged_records(s: &Server) {
+    let tokyo = desk(s, "13", "t").await;
+    let a = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-34")).await;
+    let b = enter_and_verify(s, &tokyo, stolen_plate("品川 300 あ 12-35")).await;
+    let mut full = Vec::new();
+    let v1 = s
+        .koban
+        .system_export_records("test", "", &mut full)
+        .await
+        .unwrap();
+    assert_eq!((v1.records, v1.removed), (2, 0));
+    // Sixty-one days on b is validated; ninety-one days on a is purged unvalidated.
+    s.clock.advance_s(61 * 86_400);
+    let (_, clerk) = user_token(s, "clerk-e", "pref-13", &[Role::RecordsClerk]).await;
+    let (st, _) = s
+        .call(
+            "post",
+            &format!("/api/v1/records/{b}/validate"),
+            Some(&clerk),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    s.clock.advance_s(30 * 86_400);
+    let p = s.koban.system_purge_records("test").await.unwrap();
+    assert_eq!(p.purged.get("unvalidated"), Some(&1), "{p:?}");
+    let mut diff = Vec::new();
+    let v2 = s
+        .koban
+        .system_export_records("test", &v1.version, &mut diff)
+        .await
+        .unwrap();
+    let text = String::from_utf8(diff).unwrap();
+    assert_eq!((v2.records, v2.removed), (1, 1), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["id"], b.as_str(), "changes in order: {text}");
+    assert_eq!(
+        (lines[1]["id"].as_str(), lines[1]["removed"].as_bool()),
+        (Some(a.as_str()), Some(true)),
+        "{text}"
+    );
+    assert_eq!(lines[1]["version"], v2.version.as_str());
+    let mut none = Vec::new();
+    let v3 = s
+        .koban
+        .system_export_records("test", &v2.version, &mut none)
+        .await
+        .unwrap();
+    assert_eq!((v3.records, v3.removed), (0, 0));
+    // Over 400 days later the tombstone is pruned (b, unvalidated for a year, goes now).
+    s.clock.advance_s(401 * 86_400);
+    let p = s.koban.system_purge_records("test").await.unwrap();
+    assert_eq!(
+        (p.purged.get("unvalidated"), p.tombstones_pruned),
+        (Some(&1), 1),
+        "{p:?}"
+    );
+    assert_eq!(
+        s.audit_events("action=registry.tombstone_prune")
+            .await
+            .len(),
+        1
+    );
+    // A copy from before the horizon cannot catch up by difference.
+    for old in [&v1.version, &v2.version] {
+        let mut out = Vec::new();
+        match s.koban.system_export_records("test", old, &mut out).await {
+            Err(koban_service::ServiceError::Invalid { field, code, .. }) => {
+                assert_eq!((field.as_str(), code), ("since", "full_copy_required"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(out.is_empty());
+    }
+    let refused = s.audit_events("action=registry.export").await;
+    assert!(
+        refused.iter().any(|e| e["result"] == "invalid"),
+        "{refused:?}"
+    );
+    // A full copy, then differences from it, work again.
+    let mut out = Vec::new();
+    let v4 = s
+        .koban
+        .system_export_records("test", "", &mut out)
+        .await
+        .unwrap();
+    assert_eq!((v4.records, v4.removed), (0, 0));
+    let mut out = Vec::new();
+    s.koban
+        .system_export_records("test", &v4.version, &mut out)
+        .await
+        .unwrap();
+}
+both!(exports_report_purged_records);

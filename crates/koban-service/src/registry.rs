@@ -1335,7 +1335,14 @@ async fn person_subjects(
 pub struct PurgeReport {
     pub examined: usize,
     pub purged: std::collections::BTreeMap<String, usize>,
+    /// Tombstones of earlier purges dropped after their retention.
+    pub tombstones_pruned: u64,
 }
+
+/// How long the tombstone of a purged record is kept, so that a site catching up by
+/// difference learns of the removal: well beyond the 24–48 hours between refreshes of an
+/// offline copy. A site further behind than this takes a full copy.
+pub const TOMBSTONE_RETENTION_US: i64 = 400 * koban_registry::date::DAY_US;
 
 /// Records examined per purge transaction.
 const PURGE_BATCH: u32 = 10_000;
@@ -1396,6 +1403,22 @@ impl Koban {
                 break;
             }
         }
+        let (mut tx, actor) = self.begin_system(operator).await?;
+        let mut ev = actor.draft(&RequestCtx::cli(), "registry.tombstone_prune");
+        let r = async {
+            let before = now.saturating_sub(TOMBSTONE_RETENTION_US);
+            let n = tx.prune_registry_tombstones(before).await?;
+            ev.detail("before", rfc3339(before));
+            ev.detail("pruned", n);
+            Ok(n)
+        }
+        .await;
+        report.tombstones_pruned = match r {
+            // Nothing pruned is nothing to record: the nightly run stays one event per
+            // removal.
+            Ok(0) => 0,
+            r => self.conclude(tx, ev, r).await?,
+        };
         Ok(report)
     }
 }
@@ -1415,17 +1438,32 @@ pub struct ExportReport {
 /// export of millions of records is read in pages).
 const EXPORT_PAGE: u32 = 10_000;
 
-/// The version string of a change: `updated_at_us` and record id, so a site's next export
-/// continues exactly after the last change it holds.
-fn version_of(row: &RegistryRow) -> String {
-    format!("{}.{}", row.updated_at_us, row.id)
+/// One change an export by difference reports: a record changed, or a record purged.
+enum Change {
+    Record(RegistryRow),
+    Purged(TombstoneRow),
+}
+
+impl Change {
+    /// Where the change lies in the export order: `updated_at_us` (or the purge time) and
+    /// record id. Written `TIME.ID`, it is the version a site's next export continues
+    /// exactly after.
+    fn cursor(&self) -> (i64, &str) {
+        match self {
+            Change::Record(r) => (r.updated_at_us, &r.id),
+            Change::Purged(t) => (t.removed_at_us, &t.record_id),
+        }
+    }
 }
 
 impl Koban {
     /// The offline copy of the hot files for sites with poor links: every record in the
     /// active file changed after `since` (a version from the previous export; empty for a
     /// full copy), one JSON object per line, oldest change first, and a removal line for
-    /// each record that has left the active file since. Audited as one event.
+    /// each record that has left the active file since — the purged ones included, from
+    /// their tombstones. A `since` older than the tombstones kept (see
+    /// [`TOMBSTONE_RETENTION_US`]) is refused with `full_copy_required`. Audited as one
+    /// event.
     pub async fn system_export_records(
         &self,
         operator: &str,
@@ -1443,6 +1481,26 @@ impl Koban {
             })?
         };
         let full = since.is_empty();
+        if !full {
+            // Removals older than the horizon may have been forgotten with their pruned
+            // tombstones: a copy that old cannot be brought up to date by difference.
+            let (mut tx, actor) = self.begin_system(operator).await?;
+            if let Some(horizon) = tx.registry_tombstone_horizon().await?
+                && after_us < horizon
+            {
+                let mut ev = actor.draft(&RequestCtx::cli(), "registry.export");
+                ev.detail("since", since);
+                let refusal = ServiceError::invalid(
+                    "since",
+                    "full_copy_required",
+                    format!(
+                        "the copy is older than {}, before which removals are no longer kept; take a full copy (no --since)",
+                        rfc3339(horizon)
+                    ),
+                );
+                return self.conclude(tx, ev, Err(refusal)).await;
+            }
+        }
         let mut report = ExportReport {
             version: since.to_string(),
             ..ExportReport::default()
@@ -1453,38 +1511,74 @@ impl Koban {
             let rows = tx
                 .registry_changed_since(after_us, &after_id, EXPORT_PAGE)
                 .await?;
+            // A full copy holds only the active file; a difference also reports records
+            // the purge deleted since.
+            let tombstones = if full {
+                Vec::new()
+            } else {
+                tx.registry_tombstones_since(after_us, &after_id, EXPORT_PAGE)
+                    .await?
+            };
             drop(tx);
-            for row in &rows {
-                let version = version_of(row);
-                let l = parse_row(row.clone())?;
-                let line = if l.life.in_active_file() {
-                    report.records += 1;
-                    serde_json::json!({
-                        "id": row.id, "version": version, "kind": row.kind,
-                        "owner_pref": row.owner_pref.as_str(), "state": l.life.state(),
-                        "caution": l.file.caution().names(), "file": l.file,
-                    })
-                } else if full {
-                    continue;
-                } else {
-                    report.removed += 1;
-                    serde_json::json!({"id": row.id, "version": version, "removed": true})
+            let more =
+                rows.len() == EXPORT_PAGE as usize || tombstones.len() == EXPORT_PAGE as usize;
+            let mut changes: Vec<Change> = rows
+                .into_iter()
+                .map(Change::Record)
+                .chain(tombstones.into_iter().map(Change::Purged))
+                .collect();
+            changes.sort_by(|a, b| a.cursor().cmp(&b.cursor()));
+            changes.truncate(EXPORT_PAGE as usize);
+            for change in &changes {
+                let (at_us, id) = change.cursor();
+                let version = format!("{at_us}.{id}");
+                let line = match change {
+                    Change::Record(row) => {
+                        let l = parse_row(row.clone())?;
+                        if l.life.in_active_file() {
+                            report.records += 1;
+                            serde_json::json!({
+                                "id": row.id, "version": version, "kind": row.kind,
+                                "owner_pref": row.owner_pref.as_str(), "state": l.life.state(),
+                                "caution": l.file.caution().names(), "file": l.file,
+                            })
+                        } else if full {
+                            continue;
+                        } else {
+                            report.removed += 1;
+                            serde_json::json!({"id": row.id, "version": version, "removed": true})
+                        }
+                    }
+                    Change::Purged(t) => {
+                        report.removed += 1;
+                        serde_json::json!({"id": t.record_id, "version": version, "removed": true})
+                    }
                 };
                 serde_json::to_writer(&mut *out, &line)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 out.write_all(b"\n").map_err(io)?;
             }
-            if let Some(last) = rows.last() {
-                after_us = last.updated_at_us;
-                after_id = last.id.clone();
-                report.version = version_of(last);
+            if let Some(last) = changes.last() {
+                let (at_us, id) = last.cursor();
+                after_us = at_us;
+                after_id = id.to_string();
+                report.version = format!("{at_us}.{id}");
             }
-            if rows.len() < EXPORT_PAGE as usize {
+            if !more {
                 break;
             }
         }
         out.flush().map_err(io)?;
-        let (tx, actor) = self.begin_system(operator).await?;
+        let (mut tx, actor) = self.begin_system(operator).await?;
+        if full
+            && let Some(horizon) = tx.registry_tombstone_horizon().await?
+            && after_us < horizon
+        {
+            // A full copy holds everything up to now, but its newest change may be older
+            // than the horizon (nothing changed for a long time): give the horizon as its
+            // version, or the site's next export by difference would be refused.
+            report.version = format!("{horizon}.");
+        }
         let mut ev = actor.draft(&RequestCtx::cli(), "registry.export");
         ev.detail("since", since);
         ev.detail("version", report.version.clone());

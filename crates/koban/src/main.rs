@@ -531,9 +531,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let f = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(f);
-            let r = koban
+            let r = match koban
                 .system_export_records(&console_name(), &since, &mut w)
-                .await?;
+                .await
+            {
+                Ok(r) => r,
+                Err(koban_service::ServiceError::Invalid {
+                    field,
+                    code,
+                    message,
+                }) => {
+                    // The stable code first, so a site's script can tell "take a full
+                    // copy" (full_copy_required) from a mistyped version.
+                    drop(w);
+                    let _ = std::fs::remove_file(&out);
+                    eprintln!("error: {code}: {field}: {message}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            };
             println!(
                 "exported {} records and {} removals; next time use --since {}",
                 r.records, r.removed, r.version

@@ -80,3 +80,23 @@ fn registry_sweep_prints_a_json_report() {
     assert_eq!(report["resent"], 0, "{out}");
     assert_eq!(report["escalated"], 0, "{out}");
 }
+
+#[test]
+fn registry_export_names_the_refusal_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("hot.jsonl");
+    let out = out.to_str().unwrap();
+    let (code, stdout, err) = koban(
+        &["registry", "export", "--since", "garbage", "--out", out],
+        &data,
+    );
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(err.contains("invalid_format: since:"), "{err}");
+    let (code, stdout, err) = koban(&["registry", "export", "--out", out], &data);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("exported 0 records and 0 removals"),
+        "{stdout}"
+    );
+}
