@@ -189,7 +189,8 @@ fn build(koban: Koban, rate_limit: RateLimit, console: Option<console::StaticLoo
             post(r::answer_hit_confirmation),
         )
         .route("/registry/inquiries", post(r::inquire).get(r::who_queried))
-        .route("/registry/screenings", post(r::screen_manifest));
+        .route("/registry/screenings", post(r::screen_manifest))
+        .route("/registry/hit-requests", get(r::hit_queue));
     Router::new()
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))

@@ -619,8 +619,16 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/registry/hit-requests",
+        "The hit-confirmation work queue of one's prefectures, soonest due first: side=owner (requests to answer) or side=inquirer (requests sent); overdue=true|false",
+        "registry",
+        None,
+        &["side!", "overdue", "limit"],
+    ),
+    op(
+        "get",
         "/registry/inquiries",
-        "Who queried a subject or hit a record, when and why (auditors)",
+        "Who queried a subject or hit a record, when and why (auditors); a person's name is searched in the other scripts the registry holds for it",
         "registry",
         None,
         &[

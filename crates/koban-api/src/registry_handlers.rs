@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use koban_registry::RawQuery;
 use koban_service::RequestCtx;
-use koban_service::registry::{HitRequestIn, HitResponseIn, ManifestIn, WhoQueried};
+use koban_service::registry::{HitQueueQuery, HitRequestIn, HitResponseIn, ManifestIn, WhoQueried};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -199,4 +199,14 @@ pub async fn screen_manifest(
 ) -> ApiResult<impl IntoResponse> {
     let ctx = decoded(ctx)?;
     Ok(Json(s.koban.screen_manifest(&ctx, &t, m).await?))
+}
+
+pub async fn hit_queue(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Bearer(t): Bearer,
+    ApiQuery(q): ApiQuery<HitQueueQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let ctx = decoded(ctx)?;
+    Ok(Json(s.koban.hit_queue(&ctx, &t, q).await?))
 }

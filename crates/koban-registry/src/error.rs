@@ -28,6 +28,11 @@ pub mod codes {
     pub const HIT_NOT_CONFIRMED: &str = "hit_not_confirmed";
     /// A hit-confirmation request id is unknown, already used or already answered.
     pub const UNKNOWN_REQUEST: &str = "unknown_request";
+    /// A hit-confirmation request is not due for escalation: not yet overdue, re-sends
+    /// left, or already escalated.
+    pub const NOT_ESCALABLE: &str = "not_escalable";
+    /// The record already holds as many hit-confirmation requests as it may.
+    pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
     /// The owner already holds a live record on the same subject.
     pub const DUPLICATE_RECORD: &str = "duplicate_record";
     /// Another owner's live record on the same subject is of an incompatible kind.
@@ -117,6 +122,14 @@ pub enum RegistryError {
     /// A hit-confirmation request id is unknown, reused or already answered.
     #[error("hit confirmation request {0:?} is unknown, reused or already answered")]
     UnknownRequest(String),
+    /// A hit-confirmation request is not due for escalation.
+    #[error(
+        "hit confirmation request {0:?} is not due for escalation (not overdue, re-sends left, or already escalated)"
+    )]
+    NotEscalable(String),
+    /// The record holds the most hit-confirmation requests it may.
+    #[error("the record already holds {0} hit confirmation requests")]
+    TooManyRequests(usize),
     /// The owner already holds a live record on this subject.
     #[error("the owner already holds record {0:?} on this subject")]
     DuplicateRecord(String),
@@ -147,6 +160,8 @@ impl RegistryError {
             RegistryError::SameVerifier => codes::SAME_VERIFIER,
             RegistryError::HitNotConfirmed => codes::HIT_NOT_CONFIRMED,
             RegistryError::UnknownRequest(_) => codes::UNKNOWN_REQUEST,
+            RegistryError::NotEscalable(_) => codes::NOT_ESCALABLE,
+            RegistryError::TooManyRequests(_) => codes::TOO_MANY_REQUESTS,
             RegistryError::DuplicateRecord(_) => codes::DUPLICATE_RECORD,
             RegistryError::IncompatibleRecord(_) => codes::INCOMPATIBLE_RECORD,
             RegistryError::EmptyQuery => codes::EMPTY_QUERY,

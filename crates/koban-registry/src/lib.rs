@@ -29,8 +29,8 @@ pub use document::{DocumentNumber, DocumentType, IssuingState, TravelDocumentId}
 pub use error::{RegistryError, codes as error_codes};
 pub use koban_names::screen::Date;
 pub use lifecycle::{
-    Actor, HistoryEntry, HitAnswer, HitRequest, Lifecycle, Message, OverdueAction, Priority,
-    PurgeReason, RecordState,
+    Actor, HistoryEntry, HitAnswer, HitRequest, HitRequestState, Lifecycle, Message, OverdueAction,
+    Priority, PurgeReason, RecordState,
 };
 pub use plate::Plate;
 pub use query::{Query, QueryKey, RawQuery, dob_matches};

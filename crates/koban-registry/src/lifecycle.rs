@@ -38,6 +38,10 @@ pub const YEARLY_VALIDATION_OPENS_US: i64 = 335 * DAY_US;
 pub const LOCATED_RETENTION_US: i64 = 14 * DAY_US;
 /// Longest actor or request id, in characters.
 pub const MAX_ID_LEN: usize = 64;
+/// Most hit confirmation requests one record keeps (answered ones included): the
+/// lifecycle is stored whole on every change, and each request is a row of the query
+/// centres' work queue that one change may have to update.
+pub const MAX_REQUESTS_PER_RECORD: usize = 500;
 
 /// Where a record is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -96,6 +100,14 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Urgent => "urgent",
+            Priority::Routine => "routine",
+        }
+    }
+
     /// The answer deadline, in microseconds.
     pub fn deadline_us(self) -> i64 {
         match self {
@@ -139,6 +151,70 @@ pub struct HitRequest {
     pub resends: u32,
     /// The final answer, once given (`NeedMoreTime` only moves `due_at`).
     pub answer: Option<bool>,
+    /// When the unanswered request was escalated to the owner's supervisor, if it was.
+    /// Histories stored before escalation existed have no such field: they read as `None`.
+    #[serde(default)]
+    pub escalated_at: Option<i64>,
+}
+
+impl HitRequest {
+    /// What to do about the request at `now`: nothing while it is answered or not yet due;
+    /// once overdue, re-send it while re-sends are left, then escalate it once, then wait
+    /// for the owner's supervisor. (Whether the record is still in the active file is the
+    /// lifecycle's business, see [`Lifecycle::overdue_requests`].)
+    pub fn overdue_action(&self, now: i64) -> Option<OverdueAction> {
+        if self.answer.is_some() {
+            return None;
+        }
+        overdue_action(self.due_at, self.resends, self.escalated_at.is_some(), now)
+    }
+}
+
+/// What to do at `now` about an unanswered request due at `due_at`, re-sent `resends`
+/// times and perhaps escalated: nothing before the deadline; after it, re-send while
+/// re-sends are left, then escalate once, then wait for the owner's supervisor. The rule
+/// of [`HitRequest::overdue_action`], for callers holding only a request's figures (the
+/// work queue's rows).
+pub fn overdue_action(
+    due_at: i64,
+    resends: u32,
+    escalated: bool,
+    now: i64,
+) -> Option<OverdueAction> {
+    if now <= due_at {
+        return None;
+    }
+    Some(if escalated {
+        OverdueAction::AwaitSupervisor
+    } else if resends < MAX_RESENDS {
+        OverdueAction::Resend
+    } else {
+        OverdueAction::Escalate
+    })
+}
+
+/// Where a hit confirmation request stands, as the query centres' work queue shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HitRequestState {
+    /// Waiting for the owner's answer.
+    Open,
+    /// The owner answered (confirmed or not).
+    Answered,
+    /// Unanswered, but the record left the active file (cancelled, cleared, a located
+    /// missing person): there is nothing left to confirm.
+    Closed,
+}
+
+impl HitRequestState {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HitRequestState::Open => "open",
+            HitRequestState::Answered => "answered",
+            HitRequestState::Closed => "closed",
+        }
+    }
 }
 
 /// What to do about an unanswered request.
@@ -149,6 +225,19 @@ pub enum OverdueAction {
     Resend,
     /// It was already re-sent: escalate to the owner's supervisor.
     Escalate,
+    /// It was escalated: the owner's supervisor must answer; nothing more is sent.
+    AwaitSupervisor,
+}
+
+impl OverdueAction {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverdueAction::Resend => "resend",
+            OverdueAction::Escalate => "escalate",
+            OverdueAction::AwaitSupervisor => "await_supervisor",
+        }
+    }
 }
 
 /// A registry message applied to an existing record.
@@ -175,6 +264,12 @@ pub enum Message {
         /// Request id.
         request_id: String,
     },
+    /// An overdue request that was already re-sent is escalated to the owner's supervisor
+    /// (once; sent for the inquiring prefecture, usually by the scheduled sweep).
+    HitConfirmationEscalate {
+        /// Request id.
+        request_id: String,
+    },
     /// The owner answers a request.
     HitConfirmationResponse {
         /// Request id.
@@ -198,6 +293,7 @@ impl Message {
             Message::Validate => "validate",
             Message::HitConfirmationRequest { .. } => "hit_confirmation_request",
             Message::HitConfirmationResend { .. } => "hit_confirmation_resend",
+            Message::HitConfirmationEscalate { .. } => "hit_confirmation_escalate",
             Message::HitConfirmationResponse { .. } => "hit_confirmation_response",
             Message::Locate => "locate",
             Message::Clear => "clear",
@@ -224,7 +320,7 @@ pub struct HistoryEntry {
 
 /// Every message name a history may hold, so stored histories read back into the
 /// `&'static str` the lifecycle writes (and an unknown name is refused, not invented).
-pub const MESSAGE_NAMES: [&str; 11] = [
+pub const MESSAGE_NAMES: [&str; 12] = [
     "entry",
     "import",
     "verify",
@@ -233,6 +329,7 @@ pub const MESSAGE_NAMES: [&str; 11] = [
     "validate",
     "hit_confirmation_request",
     "hit_confirmation_resend",
+    "hit_confirmation_escalate",
     "hit_confirmation_response",
     "locate",
     "clear",
@@ -488,6 +585,9 @@ impl Lifecycle {
                 if self.requests.iter().any(|r| &r.id == request_id) {
                     return Err(RegistryError::UnknownRequest(request_id.clone()));
                 }
+                if self.requests.len() >= MAX_REQUESTS_PER_RECORD {
+                    return Err(RegistryError::TooManyRequests(MAX_REQUESTS_PER_RECORD));
+                }
                 self.requests.push(HitRequest {
                     id: request_id.clone(),
                     from: actor.pref,
@@ -497,6 +597,7 @@ impl Lifecycle {
                     due_at: now.saturating_add(priority.deadline_us()),
                     resends: 0,
                     answer: None,
+                    escalated_at: None,
                 });
                 from
             }
@@ -511,6 +612,20 @@ impl Lifecycle {
                 r.resends = r.resends.saturating_add(1);
                 r.sent_at = now;
                 r.due_at = now.saturating_add(r.priority.deadline_us());
+                from
+            }
+            Message::HitConfirmationEscalate { request_id } => {
+                if !self.in_active_file() {
+                    return Err(illegal());
+                }
+                let r = self.open_request(request_id)?;
+                if r.from != actor.pref {
+                    return Err(RegistryError::UnknownRequest(request_id.clone()));
+                }
+                if r.overdue_action(now) != Some(OverdueAction::Escalate) {
+                    return Err(RegistryError::NotEscalable(request_id.clone()));
+                }
+                r.escalated_at = Some(now);
                 from
             }
             Message::HitConfirmationResponse { request_id, answer } => {
@@ -579,23 +694,45 @@ impl Lifecycle {
     }
 
     /// The unanswered requests past their deadline at `now`, and what to do about each:
-    /// re-send once, then escalate.
+    /// re-send once, then escalate, then wait for the owner's supervisor.
     pub fn overdue_requests(&self, now: i64) -> Vec<(&HitRequest, OverdueAction)> {
         if !self.in_active_file() {
             return Vec::new();
         }
         self.requests
             .iter()
-            .filter(|r| r.answer.is_none() && now > r.due_at)
-            .map(|r| {
-                let action = if r.resends < MAX_RESENDS {
-                    OverdueAction::Resend
-                } else {
-                    OverdueAction::Escalate
-                };
-                (r, action)
-            })
+            .filter_map(|r| r.overdue_action(now).map(|a| (r, a)))
             .collect()
+    }
+
+    /// Where a request stands: answered once answered; otherwise open while the record is
+    /// in the active file, and closed once it left it. This is the one rule the query
+    /// centres' work queue is derived from.
+    pub fn request_state(&self, r: &HitRequest) -> HitRequestState {
+        if r.answer.is_some() {
+            HitRequestState::Answered
+        } else if self.in_active_file() {
+            HitRequestState::Open
+        } else {
+            HitRequestState::Closed
+        }
+    }
+
+    /// The message the scheduled sweep sends about request `request_id` at `now`, if any:
+    /// a re-send while re-sends are left, else one escalation. `None` when the request is
+    /// unknown, answered, not yet due, already escalated, or the record left the active
+    /// file — so a sweep that runs twice, or on two instances at once, acts only once.
+    pub fn sweep_message(&self, request_id: &str, now: i64) -> Option<Message> {
+        let r = self.requests.iter().find(|r| r.id == request_id)?;
+        if self.request_state(r) != HitRequestState::Open {
+            return None;
+        }
+        let request_id = r.id.clone();
+        match r.overdue_action(now)? {
+            OverdueAction::Resend => Some(Message::HitConfirmationResend { request_id }),
+            OverdueAction::Escalate => Some(Message::HitConfirmationEscalate { request_id }),
+            OverdueAction::AwaitSupervisor => None,
+        }
     }
 
     /// The validation window `(opens, closes)`: 60–90 days after entry, then the 30 days

@@ -264,6 +264,138 @@ fn overdue_requests_are_resent_then_escalated() {
     assert_eq!(l.overdue_requests(T0 + 91 * MIN).len(), 1);
 }
 
+fn request(l: &mut Lifecycle, id: &str, from: u8, priority: Priority, at: i64) {
+    l.apply(
+        &Message::HitConfirmationRequest {
+            request_id: id.into(),
+            priority,
+        },
+        &actor("inquirer", from),
+        at,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_sweep_resends_then_escalates_once() {
+    let mut l = active(RecordKind::Wanted);
+    request(&mut l, "u", 27, Priority::Urgent, T0);
+    let sweep = actor("system:hit-sweep", 27);
+    // Not yet due: nothing to send, and an early escalation is refused.
+    assert_eq!(l.sweep_message("u", T0 + 10 * MIN), None);
+    let early = Message::HitConfirmationEscalate {
+        request_id: "u".into(),
+    };
+    assert_eq!(
+        l.apply(&early, &sweep, T0 + 11 * MIN).unwrap_err().code(),
+        "not_escalable",
+        "re-sends are left"
+    );
+    // Overdue: re-send, with a new deadline.
+    let m = l.sweep_message("u", T0 + 11 * MIN).unwrap();
+    assert_eq!(
+        m,
+        Message::HitConfirmationResend {
+            request_id: "u".into()
+        }
+    );
+    l.apply(&m, &sweep, T0 + 11 * MIN).unwrap();
+    assert_eq!(l.requests()[0].due_at, T0 + 21 * MIN);
+    assert_eq!(l.sweep_message("u", T0 + 11 * MIN), None, "idempotent");
+    // Overdue again after the re-send: escalate, once.
+    let m = l.sweep_message("u", T0 + 22 * MIN).unwrap();
+    assert_eq!(m, early);
+    // Only the inquiring prefecture escalates its request.
+    assert_eq!(
+        l.apply(&m, &actor("x", 1), T0 + 22 * MIN)
+            .unwrap_err()
+            .code(),
+        "unknown_request"
+    );
+    l.apply(&m, &sweep, T0 + 22 * MIN).unwrap();
+    assert_eq!(l.requests()[0].escalated_at, Some(T0 + 22 * MIN));
+    assert_eq!(l.sweep_message("u", T0 + 500 * MIN), None);
+    assert_eq!(
+        l.apply(&m, &sweep, T0 + 23 * MIN).unwrap_err().code(),
+        "not_escalable",
+        "escalated once only"
+    );
+    assert_eq!(
+        l.overdue_requests(T0 + 23 * MIN)[0].1,
+        OverdueAction::AwaitSupervisor
+    );
+    let h = l.history().last().unwrap();
+    assert_eq!(
+        (h.message, h.actor.as_str(), h.pref),
+        (
+            "hit_confirmation_escalate",
+            "system:hit-sweep",
+            PrefCode::new(27).unwrap()
+        )
+    );
+    assert_eq!(l.request_state(&l.requests()[0]), HitRequestState::Open);
+    // The owner's answer closes it.
+    l.apply(
+        &Message::HitConfirmationResponse {
+            request_id: "u".into(),
+            answer: HitAnswer::NotConfirmed,
+        },
+        &actor("desk", 13),
+        T0 + 30 * MIN,
+    )
+    .unwrap();
+    assert_eq!(l.request_state(&l.requests()[0]), HitRequestState::Answered);
+    assert!(l.overdue_requests(T0 + 500 * MIN).is_empty());
+}
+
+#[test]
+fn requests_close_when_the_record_leaves_the_active_file() {
+    let mut l = active(RecordKind::StolenPlate);
+    request(&mut l, "r", 27, Priority::Routine, T0);
+    assert_eq!(l.request_state(&l.requests()[0]), HitRequestState::Open);
+    l.apply(&Message::Cancel, &actor("desk", 13), T0 + MIN)
+        .unwrap();
+    assert_eq!(l.request_state(&l.requests()[0]), HitRequestState::Closed);
+    assert_eq!(l.sweep_message("r", T0 + 100 * MIN), None);
+    assert!(l.overdue_requests(T0 + 100 * MIN).is_empty());
+}
+
+#[test]
+fn a_record_keeps_a_bounded_number_of_requests() {
+    let mut l = active(RecordKind::StolenPlate);
+    for i in 0..MAX_REQUESTS_PER_RECORD {
+        request(&mut l, &format!("r{i}"), 27, Priority::Routine, T0);
+    }
+    let e = l
+        .apply(
+            &Message::HitConfirmationRequest {
+                request_id: "one-too-many".into(),
+                priority: Priority::Urgent,
+            },
+            &actor("inquirer", 27),
+            T0,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "too_many_requests");
+    assert_eq!(l.requests().len(), MAX_REQUESTS_PER_RECORD);
+}
+
+#[test]
+fn stored_requests_without_escalation_still_read() {
+    // A lifecycle stored before escalation existed has no `escalated_at`.
+    let mut l = active(RecordKind::StolenPlate);
+    request(&mut l, "r", 27, Priority::Routine, T0);
+    let mut v = serde_json::to_value(&l).unwrap();
+    v["requests"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("escalated_at");
+    assert!(v["requests"][0].get("escalated_at").is_none());
+    let back: Lifecycle = serde_json::from_value(v).unwrap();
+    assert_eq!(back, l);
+    assert_eq!(back.requests()[0].escalated_at, None);
+}
+
 #[test]
 fn validation_windows_and_purge() {
     let mut l = active(RecordKind::StolenVehicle);
@@ -334,6 +466,8 @@ fn message() -> impl Strategy<Value = Message> {
         }),
         id.clone()
             .prop_map(|request_id| Message::HitConfirmationResend { request_id }),
+        id.clone()
+            .prop_map(|request_id| Message::HitConfirmationEscalate { request_id }),
         (id, answer).prop_map(|(request_id, answer)| Message::HitConfirmationResponse {
             request_id,
             answer
@@ -376,6 +510,18 @@ proptest! {
                     prop_assert_eq!(&h.actor, &a.user);
                     // Terminal states are never left.
                     prop_assert!(before.state().is_live());
+                    // An escalation is never undone or moved.
+                    for (b, a) in before.requests().iter().zip(l.requests()) {
+                        if b.escalated_at.is_some() {
+                            prop_assert_eq!(b.escalated_at, a.escalated_at);
+                        }
+                    }
+                    if let Message::HitConfirmationEscalate { request_id } = &m {
+                        let r = l.requests().iter().find(|r| &r.id == request_id).unwrap();
+                        prop_assert_eq!(r.escalated_at, Some(now));
+                        prop_assert!(r.resends >= MAX_RESENDS);
+                        prop_assert_eq!(r.from, a.pref);
+                    }
                 }
                 Err(_) => prop_assert_eq!(&l, &before),
             }
@@ -406,5 +552,52 @@ proptest! {
         if l.state() == RecordState::Located {
             prop_assert!(l.located().is_some());
         }
+    }
+
+    /// The sweep, run at any times, re-sends each unanswered request at most MAX_RESENDS
+    /// times and then escalates it exactly once; running it twice at one time acts once;
+    /// and what it sends is always accepted by the lifecycle.
+    #[test]
+    fn sweeps_resend_then_escalate_exactly_once(
+        priorities in proptest::collection::vec(prop_oneof![Just(Priority::Urgent), Just(Priority::Routine)], 1..4),
+        gaps in proptest::collection::vec(0i64..(3 * 60 * MIN), 1..20),
+    ) {
+        let mut l = active(RecordKind::StolenVehicle);
+        let ids: Vec<String> = (0..priorities.len()).map(|i| format!("q{i}")).collect();
+        for (id, p) in ids.iter().zip(&priorities) {
+            request(&mut l, id, 27, *p, T0);
+        }
+        let sweeper = actor("sweeper", 27);
+        let mut now = T0;
+        for gap in gaps {
+            now += gap;
+            for _ in 0..2 {
+                let mut acted = 0;
+                for id in &ids {
+                    if let Some(m) = l.sweep_message(id, now) {
+                        prop_assert!(l.apply(&m, &sweeper, now).is_ok());
+                        acted += 1;
+                    }
+                }
+                // The second pass at the same time finds nothing to do.
+                if acted > 0 {
+                    for id in &ids {
+                        prop_assert_eq!(l.sweep_message(id, now), None);
+                    }
+                }
+            }
+            for r in l.requests() {
+                prop_assert!(r.resends <= MAX_RESENDS);
+                prop_assert!(r.escalated_at.is_none() || r.resends == MAX_RESENDS);
+                // Nothing overdue is left without an action taken.
+                if let Some(a) = r.overdue_action(now) {
+                    prop_assert_eq!(a, OverdueAction::AwaitSupervisor);
+                }
+            }
+        }
+        let escalations = l.history().iter().filter(|h| h.message == "hit_confirmation_escalate").count();
+        prop_assert!(escalations <= ids.len());
+        let resends = l.history().iter().filter(|h| h.message == "hit_confirmation_resend").count();
+        prop_assert!(resends <= ids.len() * MAX_RESENDS as usize);
     }
 }

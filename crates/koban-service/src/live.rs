@@ -43,6 +43,16 @@ pub mod kinds {
     pub const ASSIGNMENT_UPDATED: &str = "assignment.updated";
     pub const MESSAGE_CREATED: &str = "message.created";
     pub const MESSAGE_UPDATED: &str = "message.updated";
+    /// A hit confirmation request reached the owner's query centre.
+    pub const HIT_REQUEST_SENT: &str = "registry.hit_request.sent";
+    /// An unanswered request was sent again (by the inquirer or the sweep).
+    pub const HIT_REQUEST_RESENT: &str = "registry.hit_request.resent";
+    /// An unanswered request was escalated to the owner's supervisor.
+    pub const HIT_REQUEST_ESCALATED: &str = "registry.hit_request.escalated";
+    /// The owner asked for more time: the deadline moved.
+    pub const HIT_REQUEST_UPDATED: &str = "registry.hit_request.updated";
+    /// The request was answered, or its record left the active file.
+    pub const HIT_REQUEST_CLOSED: &str = "registry.hit_request.closed";
 }
 
 /// An event a change will publish if it commits.
@@ -114,10 +124,14 @@ impl LiveEvent {
     }
 
     /// Whether `actor` may see this event: the role must allow reading its kind of data and
-    /// the data must lie in the actor's scope.
+    /// the data must lie in the actor's scope. Registry events (the hit-confirmation work
+    /// queue) go to the query centres and records clerks who send and answer requests, not
+    /// to the command room or to analysts, who read incidents but not records.
     pub fn visible_to(&self, actor: &Actor) -> bool {
         let action = if self.kind.starts_with("message.") {
             Action::MessageReceive
+        } else if self.kind.starts_with("registry.") {
+            Action::RecordQuery
         } else {
             Action::IncidentRead
         };
@@ -306,9 +320,16 @@ impl Koban {
         let receiver = self.live().sender.subscribe();
         let head = self.live().head();
         let r = async {
-            if !actor.user.roles.allows(Action::IncidentRead)
-                && !actor.user.roles.allows(Action::MessageReceive)
-            {
+            // Anyone who may see some kind of event may subscribe; each event is then
+            // filtered by `LiveEvent::visible_to`.
+            let may_see_any = [
+                Action::IncidentRead,
+                Action::MessageReceive,
+                Action::RecordQuery,
+            ]
+            .into_iter()
+            .any(|a| actor.user.roles.allows(a));
+            if !may_see_any {
                 return Err(ServiceError::Forbidden {
                     action: Action::IncidentRead.as_str(),
                 });
@@ -417,5 +438,52 @@ impl Subscription {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use koban_access::{Role, Roles};
+    use koban_org::Scope;
+
+    fn actor(role: Role, pref: u8) -> Actor {
+        let mut a = Actor::system("t");
+        a.user.roles = Roles::new([role]);
+        a.scope = Scope::Prefectures([PrefCode::new(pref).unwrap()].into());
+        a
+    }
+
+    fn event(kind: &str, pref: u8) -> LiveEvent {
+        LiveEvent::from_row(&LiveEventRow {
+            seq: 1,
+            at_us: 0,
+            kind: kind.into(),
+            pref_code: Some(PrefCode::new(pref).unwrap()),
+            data: "{}".into(),
+            published_at_us: None,
+        })
+    }
+
+    #[test]
+    fn registry_events_reach_query_centres_and_clerks_only() {
+        let ev = event(kinds::HIT_REQUEST_SENT, 13);
+        assert!(ev.visible_to(&actor(Role::QueryOperator, 13)));
+        assert!(ev.visible_to(&actor(Role::RecordsClerk, 13)));
+        for role in [
+            Role::Analyst,
+            Role::Dispatcher,
+            Role::CallTaker,
+            Role::FieldOfficer,
+            Role::Auditor,
+        ] {
+            assert!(!ev.visible_to(&actor(role, 13)), "{role}");
+        }
+        assert!(!ev.visible_to(&actor(Role::QueryOperator, 14)));
+        // Incidents stay with the command room and analysts.
+        let inc = event(kinds::INCIDENT_CREATED, 13);
+        assert!(inc.visible_to(&actor(Role::Analyst, 13)));
+        assert!(!inc.visible_to(&actor(Role::QueryOperator, 13)));
     }
 }

@@ -10,20 +10,25 @@
 //! purpose and a stable subject id (the normalised key), and each hit adds an event on the
 //! record, so an auditor can ask who queried a plate, a person or a record, when and why.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use koban_access::Action;
 use koban_registry::index;
 use koban_registry::{
-    ExistingRecord, HitAnswer, HitRequest, Lifecycle, Message, OverdueAction, Priority, Query,
-    QueryKey, RawQuery, RecordFile, RecordState, RegistryError, check_entry, date::jst_date,
+    Date, ExistingRecord, HitAnswer, HitRequest, HitRequestState, Lifecycle, Message,
+    OverdueAction, Priority, Query, QueryKey, RawQuery, RecordFile, RecordState, RegistryError,
+    check_entry, date::jst_date,
 };
-use koban_store::{AuditQuery, MAX_PAGE_ROWS, RegistryRow, Tx};
+use koban_store::{
+    AuditQuery, HitQueueFilter, HitQueueSide, HitRequestRow, MAX_PAGE_ROWS, RegistryRow,
+    TombstoneRow, Tx,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::audit_ops::AuditEventView;
 use crate::clock::rfc3339;
-use crate::{Actor, Koban, RequestCtx, ServiceError, new_id};
+use crate::live::{LiveDraft, kinds};
+use crate::{Actor, EventDraft, Koban, RequestCtx, ServiceError, new_id};
 
 /// The reminder every answer carries: a hit alone is not grounds for action.
 pub const HIT_REMINDER: &str = "A hit is not grounds for action: confirm it with the owning prefecture (hit confirmation) before acting. 回答のみで措置をとらず、登録元に照会確認すること。";
@@ -285,13 +290,22 @@ enum Reach {
     ActiveFile,
 }
 
+/// Whether an operation changes the record it loads (and so must lock it first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Change,
+}
+
 /// Loads a record the actor may reach; anything else — including a malformed id — is
-/// "not found", so ids cannot be probed.
+/// "not found", so ids cannot be probed. A record about to change is locked, so that
+/// concurrent changes (an answer and the sweep's re-send) apply one after the other.
 async fn reachable(
     tx: &mut dyn Tx,
     actor: &Actor,
     id: &str,
     reach: Reach,
+    access: Access,
 ) -> Result<Loaded, ServiceError> {
     let well_formed = id
         .strip_prefix("rec_")
@@ -299,7 +313,11 @@ async fn reachable(
     if !well_formed {
         return Err(ServiceError::NotFound { what: "record" });
     }
-    let Some(row) = tx.get_registry_record(id).await? else {
+    let row = match access {
+        Access::Read => tx.get_registry_record(id).await?,
+        Access::Change => tx.get_registry_record_for_update(id).await?,
+    };
+    let Some(row) = row else {
         return Err(ServiceError::NotFound { what: "record" });
     };
     let l = parse_row(row)?;
@@ -340,6 +358,149 @@ async fn existing_on(
         }
     }
     Ok(found)
+}
+
+/// Applies a lifecycle message to a loaded record and stores the result: the record row,
+/// and the work-queue rows the change touched (with their live events). Every lifecycle
+/// message after the entry goes through here or through a modify.
+async fn apply_and_store(
+    tx: &mut dyn Tx,
+    l: &mut Loaded,
+    msg: &Message,
+    ra: &koban_registry::Actor,
+    ev: &mut EventDraft,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let before = l.life.clone();
+    let to = l.life.apply(msg, ra, now).map_err(registry_error)?;
+    ev.detail("state", to.as_str());
+    let mut row = l.row.clone();
+    row.state = to.as_str().to_string();
+    row.updated_at_us = now;
+    row.validation_due_us = l.life.validation_window().1;
+    row.lifecycle =
+        serde_json::to_string(&l.life).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    tx.update_registry_record(&row, false).await?;
+    sync_hit_queue(tx, &row.id, &before, &l.life, ev, now).await?;
+    l.row = row;
+    Ok(())
+}
+
+/// The work-queue rows of a record's hit confirmation requests, as its lifecycle says they
+/// are. The queue is derived here and nowhere else, so it cannot disagree with the records.
+pub fn hit_request_rows(record_id: &str, life: &Lifecycle) -> Vec<HitRequestRow> {
+    life.requests()
+        .iter()
+        .map(|r| HitRequestRow {
+            record_id: record_id.to_string(),
+            request_id: r.id.clone(),
+            record_kind: life.kind().as_str().to_string(),
+            owner_pref: life.owner(),
+            from_pref: r.from,
+            priority: r.priority.as_str().to_string(),
+            sent_at_us: r.sent_at,
+            due_at_us: r.due_at,
+            resends: i64::from(r.resends),
+            escalated_at_us: r.escalated_at,
+            state: life.request_state(r).as_str().to_string(),
+        })
+        .collect()
+}
+
+/// Brings the work queue in line with one lifecycle change, in the change's transaction:
+/// writes the rows that differ, and publishes each change live to the owner's prefecture
+/// (whose query centre must answer) and to the inquirer's (which waits for the answer).
+async fn sync_hit_queue(
+    tx: &mut dyn Tx,
+    record_id: &str,
+    before: &Lifecycle,
+    after: &Lifecycle,
+    ev: &mut EventDraft,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let old = hit_request_rows(record_id, before);
+    let changed: Vec<HitRequestRow> = hit_request_rows(record_id, after)
+        .into_iter()
+        .filter(|n| !old.contains(n))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    tx.put_registry_hit_requests(&changed).await?;
+    for n in &changed {
+        let was = old.iter().find(|o| o.request_id == n.request_id);
+        let kind = match was {
+            None => kinds::HIT_REQUEST_SENT,
+            Some(_) if n.state != HitRequestState::Open.as_str() => kinds::HIT_REQUEST_CLOSED,
+            Some(o) if n.escalated_at_us.is_some() && o.escalated_at_us.is_none() => {
+                kinds::HIT_REQUEST_ESCALATED
+            }
+            Some(o) if n.resends > o.resends => kinds::HIT_REQUEST_RESENT,
+            Some(_) => kinds::HIT_REQUEST_UPDATED,
+        };
+        let item = queue_item(n, now);
+        ev.publish(LiveDraft::of(kind, Some(n.owner_pref), &item)?);
+        if n.from_pref != n.owner_pref {
+            ev.publish(LiveDraft::of(kind, Some(n.from_pref), &item)?);
+        }
+    }
+    Ok(())
+}
+
+/// One hit confirmation request as the query centres' work queue shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct HitQueueItem {
+    pub record_id: String,
+    pub record_kind: String,
+    pub request_id: String,
+    /// The prefecture that must answer.
+    pub owner_pref: String,
+    /// The prefecture that asked.
+    pub from_pref: String,
+    pub priority: String,
+    /// `open`, `answered` or `closed`.
+    pub state: String,
+    pub sent_at: String,
+    pub due_at: String,
+    /// Seconds past the deadline (0 while it is not yet due).
+    pub overdue_s: i64,
+    pub resends: i64,
+    pub escalated: bool,
+    pub escalated_at: Option<String>,
+    /// `await_answer` (not yet due), `resend`, `escalate` (what the sweep does next),
+    /// `await_supervisor` (escalated), or `none` once answered or closed.
+    pub next_action: &'static str,
+}
+
+fn queue_item(r: &HitRequestRow, now: i64) -> HitQueueItem {
+    let next_action = if r.state == HitRequestState::Open.as_str() {
+        let resends = u32::try_from(r.resends).unwrap_or(u32::MAX);
+        koban_registry::lifecycle::overdue_action(
+            r.due_at_us,
+            resends,
+            r.escalated_at_us.is_some(),
+            now,
+        )
+        .map_or("await_answer", OverdueAction::as_str)
+    } else {
+        "none"
+    };
+    HitQueueItem {
+        record_id: r.record_id.clone(),
+        record_kind: r.record_kind.clone(),
+        request_id: r.request_id.clone(),
+        owner_pref: r.owner_pref.as_str(),
+        from_pref: r.from_pref.as_str(),
+        priority: r.priority.clone(),
+        state: r.state.clone(),
+        sent_at: rfc3339(r.sent_at_us),
+        due_at: rfc3339(r.due_at_us),
+        overdue_s: now.saturating_sub(r.due_at_us).max(0) / 1_000_000,
+        resends: r.resends,
+        escalated: r.escalated_at_us.is_some(),
+        escalated_at: r.escalated_at_us.map(rfc3339),
+        next_action,
+    }
 }
 
 /// Parses a record file from JSON, naming the failing field. The file's own struct is
@@ -462,7 +623,7 @@ impl Koban {
         ev.object(RECORD_OBJECT, id);
         let r = async {
             actor.require(Action::RecordEnter)?;
-            let mut l = reachable(&mut *tx, &actor, id, Reach::Owner).await?;
+            let mut l = reachable(&mut *tx, &actor, id, Reach::Owner, Access::Change).await?;
             ev.scope_pref = Some(l.life.owner().as_str());
             let ra = registry_actor(&actor)?;
             let file = parse_file(body)?;
@@ -481,11 +642,13 @@ impl Koban {
             let keys = file.subject_keys();
             let existing = existing_on(&mut *tx, &keys, Some(id)).await?;
             check_entry(l.life.owner(), file.kind(), &keys, &existing).map_err(registry_error)?;
+            let before = l.life.clone();
             l.life
                 .apply(&Message::Modify, &ra, now)
                 .map_err(registry_error)?;
             let row = record_row(id, &file, &l.life, now)?;
             tx.update_registry_record(&row, true).await?;
+            sync_hit_queue(&mut *tx, id, &before, &l.life, &mut ev, now).await?;
             let loaded = Loaded {
                 row,
                 file,
@@ -511,7 +674,7 @@ impl Koban {
         ev.object(RECORD_OBJECT, id);
         let r = async {
             actor.require(permission)?;
-            let mut l = reachable(&mut *tx, &actor, id, reach).await?;
+            let mut l = reachable(&mut *tx, &actor, id, reach, Access::Change).await?;
             ev.scope_pref = Some(l.life.owner().as_str());
             let ra = registry_actor(&actor)?;
             let msg = make(&l.life)?;
@@ -519,16 +682,7 @@ impl Koban {
                 ev.detail("request_id", request_id.clone());
             }
             let now = self.now_us();
-            let to = l.life.apply(&msg, &ra, now).map_err(registry_error)?;
-            ev.detail("state", to.as_str());
-            let mut row = l.row.clone();
-            row.state = to.as_str().to_string();
-            row.updated_at_us = now;
-            row.validation_due_us = l.life.validation_window().1;
-            row.lifecycle = serde_json::to_string(&l.life)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            tx.update_registry_record(&row, false).await?;
-            l.row = row;
+            apply_and_store(&mut *tx, &mut l, &msg, &ra, &mut ev, now).await?;
             Ok(record_view(&l, now))
         }
         .await;
@@ -704,7 +858,7 @@ impl Koban {
         ev.object(RECORD_OBJECT, id);
         let r = async {
             actor.require(Action::RecordRead)?;
-            let l = reachable(&mut *tx, &actor, id, Reach::Owner).await?;
+            let l = reachable(&mut *tx, &actor, id, Reach::Owner, Access::Read).await?;
             ev.scope_pref = Some(l.life.owner().as_str());
             Ok(record_view(&l, self.now_us()))
         }
@@ -724,7 +878,7 @@ impl Koban {
         ev.object(RECORD_OBJECT, id);
         let r = async {
             actor.require(Action::RecordRead)?;
-            let l = reachable(&mut *tx, &actor, id, Reach::Owner).await?;
+            let l = reachable(&mut *tx, &actor, id, Reach::Owner, Access::Read).await?;
             ev.scope_pref = Some(l.life.owner().as_str());
             Ok(HistoryView {
                 id: l.row.id.clone(),
@@ -788,13 +942,22 @@ impl Koban {
         self.conclude(tx, ev, r).await
     }
 
-    /// Who queried a subject (or hit a record), when and why: the audit events, newest first.
+    /// Who queried a subject (or hit a record), when and why: the audit events, newest
+    /// first, and the subjects searched.
+    ///
+    /// A person is recorded under the reading of the name the officer gave (or its kanji
+    /// when none was given), so a name is searched in its other scripts too, with the
+    /// registry as the dictionary: for kanji, the readings of the person records with those
+    /// kanji and that date of birth; for a reading, the kanji of the records with that
+    /// reading. Kanji are never read with Chinese readings, so a person the registry does
+    /// not hold (or holds only in prefectures outside the auditor's scope) is found only in
+    /// the script the auditor typed.
     pub async fn who_queried(
         &self,
         ctx: &RequestCtx,
         token: &str,
         w: WhoQueried,
-    ) -> Result<Vec<AuditEventView>, ServiceError> {
+    ) -> Result<WhoQueriedAnswer, ServiceError> {
         let (mut tx, actor) = self.begin_as(token).await?;
         let mut ev = actor.draft(ctx, "registry.who_queried");
         let r = async {
@@ -830,7 +993,20 @@ impl Koban {
                     purpose: "audit".into(),
                 };
                 let q = Query::parse(&raw, jst_date(self.now_us())).map_err(first_error)?;
-                searches.push((SUBJECT_OBJECT, subject_of(&q.key)));
+                match &q.key {
+                    QueryKey::Person {
+                        name,
+                        date_of_birth,
+                        ..
+                    } => {
+                        for subject in
+                            person_subjects(&mut *tx, &actor, name, *date_of_birth).await?
+                        {
+                            searches.push((SUBJECT_OBJECT, subject));
+                        }
+                    }
+                    other => searches.push((SUBJECT_OBJECT, subject_of(other))),
+                }
                 // Inquiries heard without the place name concern this plate too.
                 if let QueryKey::Plate { plate } = &q.key
                     && plate.is_complete()
@@ -842,6 +1018,16 @@ impl Koban {
                 }
             }
             ev.object(searches[0].0, searches[0].1.clone());
+            if searches.len() > 1 {
+                ev.detail(
+                    "subjects",
+                    searches
+                        .iter()
+                        .map(|(_, id)| id.clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let subjects: Vec<String> = searches.iter().map(|(_, id)| id.clone()).collect();
             let mut out = Vec::new();
             for (kind, id) in searches {
                 // A record's own events include its owner's work on it; only the hits are
@@ -858,13 +1044,296 @@ impl Koban {
                 out.extend(tx.search_audit(&q).await?);
             }
             out.sort_by_key(|e| std::cmp::Reverse(e.seq));
+            out.dedup_by_key(|e| e.seq);
             out.truncate(limit as usize);
             ev.detail("count", out.len());
-            Ok(out.into_iter().map(AuditEventView::from).collect())
+            Ok(WhoQueriedAnswer {
+                subjects,
+                events: out.into_iter().map(AuditEventView::from).collect(),
+            })
         }
         .await;
         self.conclude(tx, ev, r).await
     }
+}
+
+/// A listing of the hit-confirmation work queue.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HitQueueQuery {
+    /// `owner`: requests the caller's prefecture must answer; `inquirer`: requests it sent.
+    pub side: Option<String>,
+    /// `true`: only overdue requests; `false`: only those not yet due; absent: all open.
+    pub overdue: Option<String>,
+    /// At most this many (1 to 1,000; default 100). Taken as text so that a malformed
+    /// number is refused naming the field, like every other bad value here.
+    pub limit: Option<String>,
+}
+
+/// Requests listed by default.
+const DEFAULT_QUEUE_ROWS: u32 = 100;
+
+/// Open requests one sweep handles at most; the rest wait for the next run.
+pub const SWEEP_BATCH: u32 = 500;
+
+/// What the sweep did about one request.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepStep {
+    pub record_id: String,
+    pub request_id: String,
+    /// `resend` or `escalate`.
+    pub action: &'static str,
+}
+
+/// What one sweep of the hit-confirmation work queue did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SweepReport {
+    /// Overdue, unescalated requests the queue named.
+    pub examined: usize,
+    pub resent: usize,
+    pub escalated: usize,
+    /// Named, but found answered, re-sent or escalated already (by an answer, or by another
+    /// instance's sweep) when the record was read again.
+    pub skipped: usize,
+    pub steps: Vec<SweepStep>,
+}
+
+impl Koban {
+    /// The hit-confirmation work queue of the caller's prefectures, soonest due first: on
+    /// the owner side what they must answer (needs the right to answer, `record_enter`),
+    /// on the inquirer side what they asked and wait for (needs `record_query`).
+    pub async fn hit_queue(
+        &self,
+        ctx: &RequestCtx,
+        token: &str,
+        q: HitQueueQuery,
+    ) -> Result<Vec<HitQueueItem>, ServiceError> {
+        let (mut tx, actor) = self.begin_as(token).await?;
+        let mut ev = actor.draft(ctx, "registry.hit_queue");
+        let r = async {
+            let side = match q.side.as_deref() {
+                Some("owner") => HitQueueSide::Owner,
+                Some("inquirer") => HitQueueSide::Inquirer,
+                Some(_) => {
+                    return Err(ServiceError::invalid(
+                        "side",
+                        "invalid_format",
+                        "side is owner or inquirer",
+                    ));
+                }
+                None => {
+                    return Err(ServiceError::invalid(
+                        "side",
+                        "required",
+                        "side is owner (requests to answer) or inquirer (requests sent)",
+                    ));
+                }
+            };
+            actor.require(match side {
+                HitQueueSide::Owner => Action::RecordEnter,
+                HitQueueSide::Inquirer => Action::RecordQuery,
+            })?;
+            let overdue = match q.overdue.as_deref() {
+                None => None,
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                Some(_) => {
+                    return Err(ServiceError::invalid(
+                        "overdue",
+                        "invalid_format",
+                        "overdue is true or false",
+                    ));
+                }
+            };
+            let limit = match q.limit.as_deref() {
+                None => DEFAULT_QUEUE_ROWS,
+                Some(text) => text.parse::<u32>().map_err(|_| {
+                    ServiceError::invalid("limit", "invalid_format", "limit is a whole number")
+                })?,
+            };
+            if !(1..=MAX_PAGE_ROWS).contains(&limit) {
+                return Err(ServiceError::invalid(
+                    "limit",
+                    "out_of_range",
+                    format!("limit is 1 to {MAX_PAGE_ROWS}"),
+                ));
+            }
+            let now = self.now_us();
+            let filter = HitQueueFilter {
+                side,
+                prefs: actor.pref_filter(),
+                due_before_us: (overdue == Some(true)).then_some(now),
+                due_from_us: (overdue == Some(false)).then_some(now),
+                limit,
+            };
+            let rows = tx.list_registry_hit_requests(&filter).await?;
+            ev.detail("side", q.side.clone().unwrap_or_default());
+            if let Some(o) = overdue {
+                ev.detail("overdue", o);
+            }
+            ev.detail("count", rows.len());
+            Ok(rows.iter().map(|r| queue_item(r, now)).collect())
+        }
+        .await;
+        self.conclude(tx, ev, r).await
+    }
+
+    /// The sweep of the hit-confirmation work queue (every 30 s in `koban serve`, or
+    /// `koban registry sweep`): each overdue, unescalated open request is re-sent (with a
+    /// new deadline) while re-sends are left, else escalated once. The queue's due-time
+    /// index names at most [`SWEEP_BATCH`] requests; each is then handled in its own audited
+    /// transaction that locks and re-reads the record and asks its lifecycle what is due,
+    /// so a request answered meanwhile, or handled by a sweep on another instance, is left
+    /// alone, and a second run at once does nothing. The messages are sent for the
+    /// inquiring prefecture under the operator's name and appear in the record's history.
+    pub async fn system_sweep_hit_requests(
+        &self,
+        operator: &str,
+    ) -> Result<SweepReport, ServiceError> {
+        let now = self.now_us();
+        let candidates = {
+            let (mut tx, _) = self.begin_system(operator).await?;
+            tx.registry_hit_requests_to_sweep(now, SWEEP_BATCH).await?
+        };
+        let mut report = SweepReport {
+            examined: candidates.len(),
+            ..SweepReport::default()
+        };
+        for c in candidates {
+            match self.sweep_one(operator, &c).await? {
+                Some(step) => {
+                    match step.action {
+                        "resend" => report.resent += 1,
+                        _ => report.escalated += 1,
+                    }
+                    report.steps.push(step);
+                }
+                None => report.skipped += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Re-sends or escalates one request, if its record's lifecycle still says so.
+    async fn sweep_one(
+        &self,
+        operator: &str,
+        c: &HitRequestRow,
+    ) -> Result<Option<SweepStep>, ServiceError> {
+        let (mut tx, actor) = self.begin_system(operator).await?;
+        let Some(row) = tx.get_registry_record_for_update(&c.record_id).await? else {
+            return Ok(None);
+        };
+        let mut l = parse_row(row)?;
+        let now = self.now_us();
+        let Some(msg) = l.life.sweep_message(&c.request_id, now) else {
+            return Ok(None);
+        };
+        let Some(from) = l
+            .life
+            .requests()
+            .iter()
+            .find(|r| r.id == c.request_id)
+            .map(|r| r.from)
+        else {
+            return Ok(None);
+        };
+        let (action, step) = match msg {
+            Message::HitConfirmationEscalate { .. } => ("registry.hit_escalate", "escalate"),
+            _ => ("registry.hit_resend", "resend"),
+        };
+        let mut ev = actor.draft(&RequestCtx::cli(), action);
+        ev.object(RECORD_OBJECT, c.record_id.clone());
+        ev.scope_pref = Some(l.life.owner().as_str());
+        ev.detail("request_id", c.request_id.clone());
+        ev.detail("automatic", true);
+        // The inquiring prefecture re-sends and escalates its own requests; the sweep does
+        // it on its behalf, under the operator's name.
+        let ra = koban_registry::Actor {
+            user: operator.to_string(),
+            pref: from,
+        };
+        let r = apply_and_store(&mut *tx, &mut l, &msg, &ra, &mut ev, now).await;
+        self.conclude(tx, ev, r).await?;
+        Ok(Some(SweepStep {
+            record_id: c.record_id.clone(),
+            request_id: c.request_id.clone(),
+            action: step,
+        }))
+    }
+}
+
+/// The answer to "who queried": the audit events, newest first, and every subject id (or
+/// record id) searched for them.
+#[derive(Clone, Debug, Serialize)]
+pub struct WhoQueriedAnswer {
+    pub subjects: Vec<String>,
+    pub events: Vec<AuditEventView>,
+}
+
+/// Most subjects one "who queried" search looks up in the audit log.
+pub const MAX_WHO_SUBJECTS: usize = 16;
+/// Most person records read as the dictionary of one name's other scripts.
+const MAX_DICTIONARY_RECORDS: usize = 32;
+
+/// The subjects inquiries about a person may have been recorded under: the name as the
+/// auditor gave it, and the name in each script of the person records in the auditor's
+/// scope that carry every kanji token, or every reading token, of it with exactly that date
+/// of birth. Kanji and readings are only ever taken from records, never derived from each
+/// other. At most [`MAX_WHO_SUBJECTS`], the auditor's own first.
+async fn person_subjects(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    name: &str,
+    dob: Date,
+) -> Result<Vec<String>, ServiceError> {
+    let mut subjects = vec![index::person_subject(name, dob)];
+    let day = index::date_number(dob);
+    let (kanji, readings) = index::query_tokens(name);
+    let mut seqs: BTreeSet<i64> = BTreeSet::new();
+    for tokens in [&kanji, &readings] {
+        let mut common: Option<BTreeSet<i64>> = None;
+        for t in tokens {
+            let found: BTreeSet<i64> = tx
+                .registry_name_candidates(t, day, day, MAX_NAME_CANDIDATES)
+                .await?
+                .into_iter()
+                .collect();
+            common = Some(match common {
+                None => found,
+                Some(c) => c.intersection(&found).cloned().collect(),
+            });
+        }
+        seqs.extend(common.unwrap_or_default());
+    }
+    for seq in seqs.into_iter().take(MAX_DICTIONARY_RECORDS) {
+        let Some(row) = tx.get_registry_record_by_seq(seq).await? else {
+            continue;
+        };
+        // A record the auditor may not see is not used: the subjects searched are shown,
+        // and would tell that another prefecture holds the person.
+        if !actor.sees(Some(row.owner_pref)) {
+            continue;
+        }
+        let l = parse_row(row)?;
+        let Some((person, born)) = index::person_of(&l.file) else {
+            continue;
+        };
+        if born != dob {
+            continue;
+        }
+        for form in [&person.kanji, &person.kana, &person.latin]
+            .into_iter()
+            .flatten()
+        {
+            let s = index::person_subject(form, dob);
+            if !subjects.contains(&s) {
+                subjects.push(s);
+            }
+        }
+    }
+    subjects.truncate(MAX_WHO_SUBJECTS);
+    Ok(subjects)
 }
 
 /// What a purge run removed, by reason.
@@ -872,7 +1341,14 @@ impl Koban {
 pub struct PurgeReport {
     pub examined: usize,
     pub purged: std::collections::BTreeMap<String, usize>,
+    /// Tombstones of earlier purges dropped after their retention.
+    pub tombstones_pruned: u64,
 }
+
+/// How long the tombstone of a purged record is kept, so that a site catching up by
+/// difference learns of the removal: well beyond the 24–48 hours between refreshes of an
+/// offline copy. A site further behind than this takes a full copy.
+pub const TOMBSTONE_RETENTION_US: i64 = 400 * koban_registry::date::DAY_US;
 
 /// Records examined per purge transaction.
 const PURGE_BATCH: u32 = 10_000;
@@ -904,7 +1380,14 @@ impl Koban {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();
-                tx.delete_registry_record(&row.id).await?;
+                // The tombstone goes with the deletion, so an export by difference reports it.
+                tx.delete_registry_record(&TombstoneRow {
+                    record_id: row.id.clone(),
+                    owner_pref: row.owner_pref,
+                    removed_at_us: now,
+                    reason: reason.clone(),
+                })
+                .await?;
                 let mut ev = actor.draft(&RequestCtx::cli(), "registry.purge");
                 ev.object(RECORD_OBJECT, row.id.clone());
                 ev.scope_pref = Some(row.owner_pref.as_str());
@@ -926,6 +1409,22 @@ impl Koban {
                 break;
             }
         }
+        let (mut tx, actor) = self.begin_system(operator).await?;
+        let mut ev = actor.draft(&RequestCtx::cli(), "registry.tombstone_prune");
+        let r = async {
+            let before = now.saturating_sub(TOMBSTONE_RETENTION_US);
+            let n = tx.prune_registry_tombstones(before).await?;
+            ev.detail("before", rfc3339(before));
+            ev.detail("pruned", n);
+            Ok(n)
+        }
+        .await;
+        report.tombstones_pruned = match r {
+            // Nothing pruned is nothing to record: the nightly run stays one event per
+            // removal.
+            Ok(0) => 0,
+            r => self.conclude(tx, ev, r).await?,
+        };
         Ok(report)
     }
 }
@@ -945,17 +1444,32 @@ pub struct ExportReport {
 /// export of millions of records is read in pages).
 const EXPORT_PAGE: u32 = 10_000;
 
-/// The version string of a change: `updated_at_us` and record id, so a site's next export
-/// continues exactly after the last change it holds.
-fn version_of(row: &RegistryRow) -> String {
-    format!("{}.{}", row.updated_at_us, row.id)
+/// One change an export by difference reports: a record changed, or a record purged.
+enum Change {
+    Record(RegistryRow),
+    Purged(TombstoneRow),
+}
+
+impl Change {
+    /// Where the change lies in the export order: `updated_at_us` (or the purge time) and
+    /// record id. Written `TIME.ID`, it is the version a site's next export continues
+    /// exactly after.
+    fn cursor(&self) -> (i64, &str) {
+        match self {
+            Change::Record(r) => (r.updated_at_us, &r.id),
+            Change::Purged(t) => (t.removed_at_us, &t.record_id),
+        }
+    }
 }
 
 impl Koban {
     /// The offline copy of the hot files for sites with poor links: every record in the
     /// active file changed after `since` (a version from the previous export; empty for a
     /// full copy), one JSON object per line, oldest change first, and a removal line for
-    /// each record that has left the active file since. Audited as one event.
+    /// each record that has left the active file since — the purged ones included, from
+    /// their tombstones. A `since` older than the tombstones kept (see
+    /// [`TOMBSTONE_RETENTION_US`]) is refused with `full_copy_required`. Audited as one
+    /// event.
     pub async fn system_export_records(
         &self,
         operator: &str,
@@ -973,6 +1487,26 @@ impl Koban {
             })?
         };
         let full = since.is_empty();
+        if !full {
+            // Removals older than the horizon may have been forgotten with their pruned
+            // tombstones: a copy that old cannot be brought up to date by difference.
+            let (mut tx, actor) = self.begin_system(operator).await?;
+            if let Some(horizon) = tx.registry_tombstone_horizon().await?
+                && after_us < horizon
+            {
+                let mut ev = actor.draft(&RequestCtx::cli(), "registry.export");
+                ev.detail("since", since);
+                let refusal = ServiceError::invalid(
+                    "since",
+                    "full_copy_required",
+                    format!(
+                        "the copy is older than {}, before which removals are no longer kept; take a full copy (no --since)",
+                        rfc3339(horizon)
+                    ),
+                );
+                return self.conclude(tx, ev, Err(refusal)).await;
+            }
+        }
         let mut report = ExportReport {
             version: since.to_string(),
             ..ExportReport::default()
@@ -983,38 +1517,74 @@ impl Koban {
             let rows = tx
                 .registry_changed_since(after_us, &after_id, EXPORT_PAGE)
                 .await?;
+            // A full copy holds only the active file; a difference also reports records
+            // the purge deleted since.
+            let tombstones = if full {
+                Vec::new()
+            } else {
+                tx.registry_tombstones_since(after_us, &after_id, EXPORT_PAGE)
+                    .await?
+            };
             drop(tx);
-            for row in &rows {
-                let version = version_of(row);
-                let l = parse_row(row.clone())?;
-                let line = if l.life.in_active_file() {
-                    report.records += 1;
-                    serde_json::json!({
-                        "id": row.id, "version": version, "kind": row.kind,
-                        "owner_pref": row.owner_pref.as_str(), "state": l.life.state(),
-                        "caution": l.file.caution().names(), "file": l.file,
-                    })
-                } else if full {
-                    continue;
-                } else {
-                    report.removed += 1;
-                    serde_json::json!({"id": row.id, "version": version, "removed": true})
+            let more =
+                rows.len() == EXPORT_PAGE as usize || tombstones.len() == EXPORT_PAGE as usize;
+            let mut changes: Vec<Change> = rows
+                .into_iter()
+                .map(Change::Record)
+                .chain(tombstones.into_iter().map(Change::Purged))
+                .collect();
+            changes.sort_by(|a, b| a.cursor().cmp(&b.cursor()));
+            changes.truncate(EXPORT_PAGE as usize);
+            for change in &changes {
+                let (at_us, id) = change.cursor();
+                let version = format!("{at_us}.{id}");
+                let line = match change {
+                    Change::Record(row) => {
+                        let l = parse_row(row.clone())?;
+                        if l.life.in_active_file() {
+                            report.records += 1;
+                            serde_json::json!({
+                                "id": row.id, "version": version, "kind": row.kind,
+                                "owner_pref": row.owner_pref.as_str(), "state": l.life.state(),
+                                "caution": l.file.caution().names(), "file": l.file,
+                            })
+                        } else if full {
+                            continue;
+                        } else {
+                            report.removed += 1;
+                            serde_json::json!({"id": row.id, "version": version, "removed": true})
+                        }
+                    }
+                    Change::Purged(t) => {
+                        report.removed += 1;
+                        serde_json::json!({"id": t.record_id, "version": version, "removed": true})
+                    }
                 };
                 serde_json::to_writer(&mut *out, &line)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 out.write_all(b"\n").map_err(io)?;
             }
-            if let Some(last) = rows.last() {
-                after_us = last.updated_at_us;
-                after_id = last.id.clone();
-                report.version = version_of(last);
+            if let Some(last) = changes.last() {
+                let (at_us, id) = last.cursor();
+                after_us = at_us;
+                after_id = id.to_string();
+                report.version = format!("{at_us}.{id}");
             }
-            if rows.len() < EXPORT_PAGE as usize {
+            if !more {
                 break;
             }
         }
         out.flush().map_err(io)?;
-        let (tx, actor) = self.begin_system(operator).await?;
+        let (mut tx, actor) = self.begin_system(operator).await?;
+        if full
+            && let Some(horizon) = tx.registry_tombstone_horizon().await?
+            && after_us < horizon
+        {
+            // A full copy holds everything up to now, but its newest change may be older
+            // than the horizon (nothing changed for a long time): give the horizon as its
+            // version, or the site's next export by difference would be refused.
+            report.version = format!("{horizon}.");
+        }
         let mut ev = actor.draft(&RequestCtx::cli(), "registry.export");
         ev.detail("since", since);
         ev.detail("version", report.version.clone());
@@ -1220,7 +1790,7 @@ pub(crate) async fn search(
         } => {
             let (lo, hi) = index::date_range(*date_of_birth, *tolerance_years);
             let (kanji, readings) = index::query_tokens(name);
-            let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
+            let mut counts: HashMap<i64, (usize, usize)> = HashMap::new();
             for t in &kanji {
                 for id in tx
                     .registry_name_candidates(t, lo, hi, MAX_NAME_CANDIDATES)
@@ -1244,10 +1814,10 @@ pub(crate) async fn search(
                 (!kanji.is_empty() && c.0 == kanji.len())
                     || (!readings.is_empty() && c.1 == readings.len())
             };
-            let mut candidates: Vec<(String, usize)> = counts
+            let mut candidates: Vec<(i64, usize)> = counts
                 .iter()
                 .filter(|(_, c)| full(c))
-                .map(|(id, c)| (id.clone(), c.0 + c.1))
+                .map(|(seq, c)| (*seq, c.0 + c.1))
                 .collect();
             if candidates.is_empty() {
                 candidates = counts.into_iter().map(|(id, c)| (id, c.0 + c.1)).collect();
@@ -1255,8 +1825,8 @@ pub(crate) async fn search(
                 candidates.truncate(MAX_LOOSE_CANDIDATES);
             }
             let qkey = koban_names::name_key(name);
-            for (id, _) in candidates {
-                let Some(row) = tx.get_registry_record(&id).await? else {
+            for (seq, _) in candidates {
+                let Some(row) = tx.get_registry_record_by_seq(seq).await? else {
                     continue;
                 };
                 let l = parse_row(row)?;

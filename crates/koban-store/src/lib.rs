@@ -427,7 +427,12 @@ impl IndexTerms {
     }
 
     /// The key rows `(digest, seq)` and name rows `(digest, dob, seq)` of record `seq`.
-    pub(crate) fn rows(&self, seq: i64, keys: &mut Vec<(i64, i64)>, names: &mut Vec<(i64, i64, i64)>) {
+    pub(crate) fn rows(
+        &self,
+        seq: i64,
+        keys: &mut Vec<(i64, i64)>,
+        names: &mut Vec<(i64, i64, i64)>,
+    ) {
         keys.extend(self.keys.iter().map(|k| (registry_digest(k), seq)));
         names.extend(
             self.names
@@ -447,6 +452,63 @@ pub(crate) fn sort_index_rows(keys: &mut Vec<(i64, i64)>, names: &mut Vec<(i64, 
 
 /// Records whose index rows [`Tx::build_registry_index`] reads per page.
 pub(crate) const INDEX_BUILD_PAGE: i64 = 100_000;
+
+/// One hit confirmation request in the query centres' work queue. The service derives these
+/// rows from the record's lifecycle (its JSON stays the source of truth) in the same
+/// transaction as every lifecycle change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HitRequestRow {
+    pub record_id: String,
+    pub request_id: String,
+    /// `RecordKind` wire name of the record.
+    pub record_kind: String,
+    /// The prefecture that must answer.
+    pub owner_pref: PrefCode,
+    /// The prefecture that asked.
+    pub from_pref: PrefCode,
+    /// `urgent` or `routine`.
+    pub priority: String,
+    pub sent_at_us: i64,
+    pub due_at_us: i64,
+    pub resends: i64,
+    pub escalated_at_us: Option<i64>,
+    /// `open`, `answered` or `closed`.
+    pub state: String,
+}
+
+/// Which side of the work queue a prefecture looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitQueueSide {
+    /// Requests the prefecture must answer (it owns the record).
+    Owner,
+    /// Requests the prefecture sent.
+    Inquirer,
+}
+
+/// Which open requests to list.
+#[derive(Clone, Debug)]
+pub struct HitQueueFilter {
+    pub side: HitQueueSide,
+    /// `None`: every prefecture (national scope); otherwise the side's prefecture must be
+    /// one of these.
+    pub prefs: Option<Vec<PrefCode>>,
+    /// Only requests due before this time (the overdue ones, given the current time).
+    pub due_before_us: Option<i64>,
+    /// Only requests due at or after this time.
+    pub due_from_us: Option<i64>,
+    pub limit: u32,
+}
+
+/// What is left of a record the purge deleted, so that a site catching up by difference
+/// still learns it is gone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TombstoneRow {
+    pub record_id: String,
+    pub owner_pref: PrefCode,
+    pub removed_at_us: i64,
+    /// The purge reason.
+    pub reason: String,
+}
 
 /// How [`Store::peek_user`] finds an account.
 #[derive(Clone, Copy, Debug)]
@@ -698,12 +760,26 @@ pub trait Tx: Send {
         reindex: bool,
     ) -> Result<(), StoreError>;
     async fn get_registry_record(&mut self, id: &str) -> Result<Option<RegistryRow>, StoreError>;
+    /// The record with a sequence number (from [`Tx::registry_name_candidates`]).
+    async fn get_registry_record_by_seq(
+        &mut self,
+        seq: i64,
+    ) -> Result<Option<RegistryRow>, StoreError>;
+    /// A record about to be changed, locked against other writers until this transaction
+    /// ends (PostgreSQL `FOR UPDATE`; SQLite already holds the database write lock), so two
+    /// changes of one record — an answer and the sweep's re-send — cannot overwrite each
+    /// other.
+    async fn get_registry_record_for_update(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<RegistryRow>, StoreError>;
     /// True if no record was ever stored (a bulk load into an empty registry can skip
     /// looking each subject up in storage).
     async fn registry_is_empty(&mut self) -> Result<bool, StoreError>;
     /// Records indexed under an identifier key, any state.
     async fn registry_by_key(&mut self, key: &str) -> Result<Vec<RegistryRow>, StoreError>;
-    /// Ids of records indexed under a name token with a date of birth in `[lo, hi]`
+    /// Sequence numbers of records indexed under a name token with a date of birth in
+    /// `[lo, hi]`; the index answers alone, without reading a record
     /// (`yyyymmdd`), at most `limit`.
     async fn registry_name_candidates(
         &mut self,
@@ -711,7 +787,7 @@ pub trait Tx: Send {
         lo: i64,
         hi: i64,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<i64>, StoreError>;
     /// Records that may be due for purging at `now_us`: in the active file and past their
     /// validation window, located, or stolen articles entered before `articles_before_us`.
     /// The caller decides with the lifecycle's own rule.
@@ -729,8 +805,39 @@ pub trait Tx: Send {
         after_id: &str,
         limit: u32,
     ) -> Result<Vec<RegistryRow>, StoreError>;
-    /// Deletes a record and its index rows (its history stays in the audit log).
-    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError>;
+    /// Deletes a record, its index rows and its work-queue rows, and leaves a tombstone
+    /// (its history stays in the audit log).
+    async fn delete_registry_record(&mut self, tombstone: &TombstoneRow) -> Result<(), StoreError>;
+    /// Tombstones after the cursor `(removed_at_us, record_id)`, oldest first, at most
+    /// `limit` — the removals an export by difference must report.
+    async fn registry_tombstones_since(
+        &mut self,
+        after_us: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<TombstoneRow>, StoreError>;
+    /// Deletes tombstones older than `before_us` and, if any were deleted, moves the
+    /// horizon (before which removals may be unknown) to `before_us`. Returns how many.
+    async fn prune_registry_tombstones(&mut self, before_us: i64) -> Result<u64, StoreError>;
+    /// The time before which tombstones may have been pruned (`None`: never pruned).
+    async fn registry_tombstone_horizon(&mut self) -> Result<Option<i64>, StoreError>;
+
+    // The hit-confirmation work queue.
+    /// Inserts or replaces work-queue rows (keyed by record and request id).
+    async fn put_registry_hit_requests(&mut self, rows: &[HitRequestRow])
+    -> Result<(), StoreError>;
+    /// Open requests of one side of the queue, soonest due first.
+    async fn list_registry_hit_requests(
+        &mut self,
+        f: &HitQueueFilter,
+    ) -> Result<Vec<HitRequestRow>, StoreError>;
+    /// Open, unescalated requests due before `now_us`, soonest first, at most `limit`:
+    /// what the sweep must re-send or escalate.
+    async fn registry_hit_requests_to_sweep(
+        &mut self,
+        now_us: i64,
+        limit: u32,
+    ) -> Result<Vec<HitRequestRow>, StoreError>;
     /// Ids of records whose file JSON contains `needle` — a sequential scan, kept only as
     /// the benchmark's naive baseline; nothing that answers users calls it.
     async fn registry_scan_contains(

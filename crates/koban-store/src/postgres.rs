@@ -1119,6 +1119,17 @@ impl crate::Tx for PgTx {
         row.as_ref().map(registry_from_row).transpose()
     }
 
+    async fn get_registry_record_by_seq(
+        &mut self,
+        seq: i64,
+    ) -> Result<Option<crate::RegistryRow>, StoreError> {
+        let row = sqlx::query(sql::REGISTRY_BY_SEQ)
+            .bind(seq)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(registry_from_row).transpose()
+    }
+
     async fn registry_purge_candidates(
         &mut self,
         now_us: i64,
@@ -1149,14 +1160,132 @@ impl crate::Tx for PgTx {
         rows.iter().map(registry_from_row).collect()
     }
 
-    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
-        delete_index_rows(&mut self.tx, id).await?;
-        sqlx::query(sql::DELETE_REGISTRY_RECORD)
+    async fn get_registry_record_for_update(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::RegistryRow>, StoreError> {
+        let row = sqlx::query(sql::REGISTRY_BY_ID_FOR_UPDATE)
             .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(registry_from_row).transpose()
+    }
+
+    async fn delete_registry_record(&mut self, t: &crate::TombstoneRow) -> Result<(), StoreError> {
+        delete_index_rows(&mut self.tx, &t.record_id).await?;
+        for sql in [
+            sql::DELETE_HIT_REQUESTS_OF_RECORD,
+            sql::DELETE_REGISTRY_RECORD,
+        ] {
+            sqlx::query(sql)
+                .bind(&t.record_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        sqlx::query(sql::INSERT_TOMBSTONE)
+            .bind(&t.record_id)
+            .bind(t.owner_pref.as_str())
+            .bind(t.removed_at_us)
+            .bind(&t.reason)
             .execute(&mut *self.tx)
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(())
+    }
+
+    async fn registry_tombstones_since(
+        &mut self,
+        after_us: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::TombstoneRow>, StoreError> {
+        let rows = sqlx::query(sql::TOMBSTONES_SINCE)
+            .bind(after_us)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(tombstone_from_row).collect()
+    }
+
+    async fn prune_registry_tombstones(&mut self, before_us: i64) -> Result<u64, StoreError> {
+        use sqlx::Row;
+        let n = sqlx::query(sql::PRUNE_TOMBSTONES)
+            .bind(before_us)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .rows_affected();
+        if n > 0 {
+            let old = sqlx::query(sql::TOMBSTONE_HORIZON)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0))
+                .transpose()?;
+            let horizon = old.map_or(before_us, |h| h.max(before_us));
+            sqlx::query(sql::PUT_TOMBSTONE_HORIZON)
+                .bind(horizon)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(n)
+    }
+
+    async fn registry_tombstone_horizon(&mut self) -> Result<Option<i64>, StoreError> {
+        use sqlx::Row;
+        Ok(sqlx::query(sql::TOMBSTONE_HORIZON)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?)
+    }
+
+    async fn put_registry_hit_requests(
+        &mut self,
+        rows: &[crate::HitRequestRow],
+    ) -> Result<(), StoreError> {
+        for r in rows {
+            sqlx::query(sql::UPSERT_HIT_REQUEST)
+                .bind(&r.record_id)
+                .bind(&r.request_id)
+                .bind(&r.record_kind)
+                .bind(r.owner_pref.as_str())
+                .bind(r.from_pref.as_str())
+                .bind(&r.priority)
+                .bind(r.sent_at_us)
+                .bind(r.due_at_us)
+                .bind(r.resends)
+                .bind(r.escalated_at_us)
+                .bind(&r.state)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
+    async fn list_registry_hit_requests(
+        &mut self,
+        f: &crate::HitQueueFilter,
+    ) -> Result<Vec<crate::HitRequestRow>, StoreError> {
+        let d = sql::list_hit_requests(f);
+        let rows = bind_dyn(&d).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(hit_request_from_row).collect()
+    }
+
+    async fn registry_hit_requests_to_sweep(
+        &mut self,
+        now_us: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::HitRequestRow>, StoreError> {
+        let rows = sqlx::query(sql::HIT_REQUESTS_TO_SWEEP)
+            .bind(now_us)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(hit_request_from_row).collect()
     }
 
     async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
@@ -1175,7 +1304,11 @@ impl crate::Tx for PgTx {
         let mut out = Vec::new();
         for r in &rows {
             let terms: String = r.try_get("index_terms")?;
-            if crate::IndexTerms::parse(&terms)?.keys.iter().any(|k| k == key) {
+            if crate::IndexTerms::parse(&terms)?
+                .keys
+                .iter()
+                .any(|k| k == key)
+            {
                 out.push(registry_from_row(r)?);
             }
         }
@@ -1188,7 +1321,7 @@ impl crate::Tx for PgTx {
         lo: i64,
         hi: i64,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         use sqlx::Row;
         let rows = sqlx::query(sql::REGISTRY_NAME_CANDIDATES)
             .bind(crate::registry_digest(token))
@@ -1618,6 +1751,36 @@ fn registry_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::RegistryRow, St
         lifecycle: r.try_get("lifecycle")?,
         keys: Vec::new(),
         names: Vec::new(),
+    })
+}
+
+fn hit_request_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::HitRequestRow, StoreError> {
+    use sqlx::Row;
+    let owner: String = r.try_get("owner_pref")?;
+    let from: String = r.try_get("from_pref")?;
+    Ok(crate::HitRequestRow {
+        record_id: r.try_get("record_id")?,
+        request_id: r.try_get("request_id")?,
+        record_kind: r.try_get("record_kind")?,
+        owner_pref: crate::pref_of(&owner, "hit request owner")?,
+        from_pref: crate::pref_of(&from, "hit request inquirer")?,
+        priority: r.try_get("priority")?,
+        sent_at_us: r.try_get("sent_at_us")?,
+        due_at_us: r.try_get("due_at_us")?,
+        resends: r.try_get("resends")?,
+        escalated_at_us: r.try_get("escalated_at_us")?,
+        state: r.try_get("state")?,
+    })
+}
+
+fn tombstone_from_row(r: &sqlx::postgres::PgRow) -> Result<crate::TombstoneRow, StoreError> {
+    use sqlx::Row;
+    let owner: String = r.try_get("owner_pref")?;
+    Ok(crate::TombstoneRow {
+        record_id: r.try_get("record_id")?,
+        owner_pref: crate::pref_of(&owner, "tombstone owner")?,
+        removed_at_us: r.try_get("removed_at_us")?,
+        reason: r.try_get("reason")?,
     })
 }
 

@@ -141,7 +141,8 @@ pub(crate) const UPDATE_REGISTRY_TERMS: &str =
 pub(crate) const REGISTRY_TERMS_BY_ID: &str =
     "SELECT seq, index_terms FROM registry_records WHERE id = $1";
 
-pub(crate) const REGISTRY_TERMS_FROM: &str = "SELECT seq, index_terms FROM registry_records WHERE seq > $1 ORDER BY seq LIMIT $2";
+pub(crate) const REGISTRY_TERMS_FROM: &str =
+    "SELECT seq, index_terms FROM registry_records WHERE seq > $1 ORDER BY seq LIMIT $2";
 
 pub(crate) const DELETE_REGISTRY_KEY: &str =
     "DELETE FROM registry_keys WHERE key_hash = $1 AND seq = $2";
@@ -162,13 +163,44 @@ pub(crate) const REGISTRY_BY_ID: &str = "SELECT r.id, r.kind, r.owner_pref, r.st
 /// The record's own terms come along so that a digest collision is filtered out.
 pub(crate) const REGISTRY_BY_KEY: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle, r.index_terms FROM registry_keys k JOIN registry_records r ON r.seq = k.seq WHERE k.key_hash = $1 ORDER BY r.id";
 
-pub(crate) const REGISTRY_NAME_CANDIDATES: &str = "SELECT r.id FROM registry_names n JOIN registry_records r ON r.seq = n.seq WHERE n.token_hash = $1 AND n.dob BETWEEN $2 AND $3 LIMIT $4";
+pub(crate) const REGISTRY_NAME_CANDIDATES: &str =
+    "SELECT seq FROM registry_names WHERE token_hash = $1 AND dob BETWEEN $2 AND $3 LIMIT $4";
+
+pub(crate) const REGISTRY_BY_SEQ: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.seq = $1";
 
 pub(crate) const REGISTRY_PURGE_CANDIDATES: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.state IN ('active', 'located') AND (r.validation_due_us < $1 OR r.state = 'located' OR (r.kind = 'stolen_article' AND r.entered_at_us < $2)) ORDER BY r.id LIMIT $3";
 
 pub(crate) const REGISTRY_CHANGED_SINCE: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.updated_at_us > $1 OR (r.updated_at_us = $1 AND r.id > $2) ORDER BY r.updated_at_us, r.id LIMIT $3";
 
 pub(crate) const DELETE_REGISTRY_RECORD: &str = "DELETE FROM registry_records WHERE id = $1";
+
+pub(crate) const REGISTRY_BY_ID_FOR_UPDATE: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.id = $1 FOR UPDATE";
+
+// ---- The hit-confirmation work queue ----
+
+pub(crate) const UPSERT_HIT_REQUEST: &str = "INSERT INTO registry_hit_requests (record_id, request_id, record_kind, owner_pref, from_pref, priority, sent_at_us, due_at_us, resends, escalated_at_us, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (record_id, request_id) DO UPDATE SET record_kind = excluded.record_kind, owner_pref = excluded.owner_pref, from_pref = excluded.from_pref, priority = excluded.priority, sent_at_us = excluded.sent_at_us, due_at_us = excluded.due_at_us, resends = excluded.resends, escalated_at_us = excluded.escalated_at_us, state = excluded.state";
+
+pub(crate) const DELETE_HIT_REQUESTS_OF_RECORD: &str =
+    "DELETE FROM registry_hit_requests WHERE record_id = $1";
+
+/// The columns of a work-queue row, in the order the row mappers read them.
+const HIT_REQUEST_COLUMNS: &str = "record_id, request_id, record_kind, owner_pref, from_pref, priority, sent_at_us, due_at_us, resends, escalated_at_us, state";
+
+pub(crate) const HIT_REQUESTS_TO_SWEEP: &str = "SELECT record_id, request_id, record_kind, owner_pref, from_pref, priority, sent_at_us, due_at_us, resends, escalated_at_us, state FROM registry_hit_requests WHERE state = 'open' AND escalated_at_us IS NULL AND due_at_us < $1 ORDER BY due_at_us, record_id, request_id LIMIT $2";
+
+// ---- Tombstones of purged records ----
+
+pub(crate) const INSERT_TOMBSTONE: &str = "INSERT INTO registry_tombstones (record_id, owner_pref, removed_at_us, reason) VALUES ($1, $2, $3, $4) ON CONFLICT (record_id) DO NOTHING";
+
+pub(crate) const TOMBSTONES_SINCE: &str = "SELECT record_id, owner_pref, removed_at_us, reason FROM registry_tombstones WHERE removed_at_us > $1 OR (removed_at_us = $1 AND record_id > $2) ORDER BY removed_at_us, record_id LIMIT $3";
+
+pub(crate) const PRUNE_TOMBSTONES: &str =
+    "DELETE FROM registry_tombstones WHERE removed_at_us < $1";
+
+pub(crate) const TOMBSTONE_HORIZON: &str =
+    "SELECT pruned_before_us FROM registry_tombstone_horizon WHERE id = 1";
+
+pub(crate) const PUT_TOMBSTONE_HORIZON: &str = "INSERT INTO registry_tombstone_horizon (id, pruned_before_us) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET pruned_before_us = excluded.pruned_before_us";
 
 pub(crate) const REGISTRY_ANY: &str = "SELECT id FROM registry_records LIMIT 1";
 
@@ -232,7 +264,9 @@ impl Dyn {
     }
 }
 
-use crate::{AuditQuery, IncidentFilter, MAX_PAGE_ROWS, UnitFilter, UserFilter};
+use crate::{
+    AuditQuery, HitQueueFilter, HitQueueSide, IncidentFilter, MAX_PAGE_ROWS, UnitFilter, UserFilter,
+};
 use koban_org::PrefCode;
 
 pub(crate) fn list_units(f: &UnitFilter) -> Dyn {
@@ -346,6 +380,30 @@ pub(crate) fn list_incidents(f: &IncidentFilter) -> Dyn {
         q.bind(" AND lon <= ", Param::Real(d));
     }
     q.sql.push_str(" ORDER BY created_at_us DESC, id");
+    q.limit(f.limit);
+    q
+}
+
+/// The open requests of one side of the hit-confirmation work queue, soonest due first.
+/// The literal `state = 'open'` lets both databases use the partial indexes on open rows.
+pub(crate) fn list_hit_requests(f: &HitQueueFilter) -> Dyn {
+    let mut q = Dyn::new(&format!(
+        "SELECT {HIT_REQUEST_COLUMNS} FROM registry_hit_requests WHERE state = 'open'"
+    ));
+    let column = match f.side {
+        HitQueueSide::Owner => "owner_pref",
+        HitQueueSide::Inquirer => "from_pref",
+    };
+    if let Some(prefs) = &f.prefs {
+        q.in_list(column, prefs);
+    }
+    if let Some(before) = f.due_before_us {
+        q.bind(" AND due_at_us < ", Param::Int(before));
+    }
+    if let Some(from) = f.due_from_us {
+        q.bind(" AND due_at_us >= ", Param::Int(from));
+    }
+    q.sql.push_str(" ORDER BY due_at_us, record_id, request_id");
     q.limit(f.limit);
     q
 }

@@ -117,6 +117,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_eido_imports.sql"),
     ),
     (
+        10,
+        "registry hit queue and tombstones",
+        include_str!("../migrations/sqlite/0010_registry_hit_queue.sql"),
+    ),
+    (
         11,
         "registry index digests",
         include_str!("../migrations/sqlite/0011_registry_index_digests.sql"),
@@ -397,11 +402,17 @@ fn finish_outer(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// Applies the given migrations that are not applied yet (tests apply a prefix to build a
+/// database as an older version left it).
+fn migrate_with(conn: &mut Connection, migrations: &[(i64, &str, &str)]) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _koban_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
          applied_at_us INTEGER NOT NULL)",
     )?;
-    for (version, description, text) in MIGRATIONS {
+    for (version, description, text) in migrations {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let done: Option<i64> = tx
             .query_row(
@@ -672,6 +683,34 @@ fn registry_from_row(r: &Row<'_>) -> Result<crate::RegistryRow, StoreError> {
         lifecycle: r.get(8)?,
         keys: Vec::new(),
         names: Vec::new(),
+    })
+}
+
+fn hit_request_from_row(r: &Row<'_>) -> Result<crate::HitRequestRow, StoreError> {
+    let owner: String = r.get(3)?;
+    let from: String = r.get(4)?;
+    Ok(crate::HitRequestRow {
+        record_id: r.get(0)?,
+        request_id: r.get(1)?,
+        record_kind: r.get(2)?,
+        owner_pref: crate::pref_of(&owner, "hit request owner")?,
+        from_pref: crate::pref_of(&from, "hit request inquirer")?,
+        priority: r.get(5)?,
+        sent_at_us: r.get(6)?,
+        due_at_us: r.get(7)?,
+        resends: r.get(8)?,
+        escalated_at_us: r.get(9)?,
+        state: r.get(10)?,
+    })
+}
+
+fn tombstone_from_row(r: &Row<'_>) -> Result<crate::TombstoneRow, StoreError> {
+    let owner: String = r.get(1)?;
+    Ok(crate::TombstoneRow {
+        record_id: r.get(0)?,
+        owner_pref: crate::pref_of(&owner, "tombstone owner")?,
+        removed_at_us: r.get(2)?,
+        reason: r.get(3)?,
     })
 }
 
@@ -1830,7 +1869,9 @@ impl Tx for SqliteTx {
 
     async fn build_registry_index(&mut self) -> Result<u64, StoreError> {
         let conn = self.c()?;
-        let Some(from) = one(conn, &q(sql::REGISTRY_PENDING), [], |r| Ok(r.get::<_, i64>(0)?))?
+        let Some(from) = one(conn, &q(sql::REGISTRY_PENDING), [], |r| {
+            Ok(r.get::<_, i64>(0)?)
+        })?
         else {
             return Ok(0);
         };
@@ -1897,6 +1938,18 @@ impl Tx for SqliteTx {
         one(self.c()?, &q(sql::REGISTRY_BY_ID), [id], registry_from_row)
     }
 
+    async fn get_registry_record_by_seq(
+        &mut self,
+        seq: i64,
+    ) -> Result<Option<crate::RegistryRow>, StoreError> {
+        one(
+            self.c()?,
+            &q(sql::REGISTRY_BY_SEQ),
+            [seq],
+            registry_from_row,
+        )
+    }
+
     async fn registry_purge_candidates(
         &mut self,
         now_us: i64,
@@ -1925,11 +1978,108 @@ impl Tx for SqliteTx {
         )
     }
 
-    async fn delete_registry_record(&mut self, id: &str) -> Result<(), StoreError> {
+    async fn get_registry_record_for_update(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<crate::RegistryRow>, StoreError> {
+        // The transaction already holds the database write lock (`BEGIN IMMEDIATE`).
+        one(self.c()?, &q(sql::REGISTRY_BY_ID), [id], registry_from_row)
+    }
+
+    async fn delete_registry_record(&mut self, t: &crate::TombstoneRow) -> Result<(), StoreError> {
         let conn = self.c()?;
+        let id = t.record_id.as_str();
         delete_index_rows(conn, id)?;
+        exec(conn, &q(sql::DELETE_HIT_REQUESTS_OF_RECORD), [id])?;
         exec(conn, &q(sql::DELETE_REGISTRY_RECORD), [id])?;
+        exec(
+            conn,
+            &q(sql::INSERT_TOMBSTONE),
+            params![id, t.owner_pref.as_str(), t.removed_at_us, t.reason],
+        )?;
         Ok(())
+    }
+
+    async fn registry_tombstones_since(
+        &mut self,
+        after_us: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::TombstoneRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::TOMBSTONES_SINCE),
+            params![after_us, after_id, i64::from(limit)],
+            tombstone_from_row,
+        )
+    }
+
+    async fn prune_registry_tombstones(&mut self, before_us: i64) -> Result<u64, StoreError> {
+        let conn = self.c()?;
+        let n = exec(conn, &q(sql::PRUNE_TOMBSTONES), [before_us])?;
+        if n > 0 {
+            let old: Option<i64> = one(conn, sql::TOMBSTONE_HORIZON, [], |r| Ok(r.get(0)?))?;
+            let horizon = old.map_or(before_us, |h| h.max(before_us));
+            exec(conn, &q(sql::PUT_TOMBSTONE_HORIZON), [horizon])?;
+        }
+        Ok(n as u64)
+    }
+
+    async fn registry_tombstone_horizon(&mut self) -> Result<Option<i64>, StoreError> {
+        one(self.c()?, sql::TOMBSTONE_HORIZON, [], |r| Ok(r.get(0)?))
+    }
+
+    async fn put_registry_hit_requests(
+        &mut self,
+        rows: &[crate::HitRequestRow],
+    ) -> Result<(), StoreError> {
+        let conn = self.c()?;
+        for r in rows {
+            exec(
+                conn,
+                &q(sql::UPSERT_HIT_REQUEST),
+                params![
+                    r.record_id,
+                    r.request_id,
+                    r.record_kind,
+                    r.owner_pref.as_str(),
+                    r.from_pref.as_str(),
+                    r.priority,
+                    r.sent_at_us,
+                    r.due_at_us,
+                    r.resends,
+                    r.escalated_at_us,
+                    r.state
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn list_registry_hit_requests(
+        &mut self,
+        f: &crate::HitQueueFilter,
+    ) -> Result<Vec<crate::HitRequestRow>, StoreError> {
+        let d = sql::list_hit_requests(f);
+        collect(
+            self.c()?,
+            &q(&d.sql),
+            rusqlite::params_from_iter(dyn_params(&d)),
+            hit_request_from_row,
+        )
+    }
+
+    async fn registry_hit_requests_to_sweep(
+        &mut self,
+        now_us: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::HitRequestRow>, StoreError> {
+        collect(
+            self.c()?,
+            &q(sql::HIT_REQUESTS_TO_SWEEP),
+            params![now_us, i64::from(limit)],
+            hit_request_from_row,
+        )
     }
 
     async fn registry_is_empty(&mut self) -> Result<bool, StoreError> {
@@ -1944,7 +2094,11 @@ impl Tx for SqliteTx {
         let mut rows = stmt.query([crate::registry_digest(key)])?;
         while let Some(r) = rows.next()? {
             let terms: String = r.get(9)?;
-            if crate::IndexTerms::parse(&terms)?.keys.iter().any(|k| k == key) {
+            if crate::IndexTerms::parse(&terms)?
+                .keys
+                .iter()
+                .any(|k| k == key)
+            {
                 out.push(registry_from_row(r)?);
             }
         }
@@ -1957,7 +2111,7 @@ impl Tx for SqliteTx {
         lo: i64,
         hi: i64,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         collect(
             self.c()?,
             &q(sql::REGISTRY_NAME_CANDIDATES),
@@ -2051,5 +2205,201 @@ mod tests {
         let mut tx = store.begin().await.unwrap();
         assert!(tx.get_unit("pref-13").await.unwrap().is_none());
         assert!(tx.get_unit("npa").await.unwrap().is_some());
+    }
+
+    /// Records stored before the work queue existed get their requests' rows when the
+    /// migration runs, with the state the lifecycle's rule gives them.
+    #[tokio::test]
+    async fn the_hit_queue_migration_fills_the_queue_from_stored_lifecycles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate_with(&mut conn, &MIGRATIONS[..9]).unwrap();
+            let life = |state: &str| {
+                format!(
+                    r#"{{"kind":"stolen_plate","owner":"13","state":"{state}","requests":[
+                    {{"id":"a","from":"27","requested_by":"u","priority":"urgent","sent_at":1,"due_at":2,"resends":1,"answer":null}},
+                    {{"id":"b","from":"14","requested_by":"u","priority":"routine","sent_at":3,"due_at":4,"resends":0,"answer":false}}]}}"#
+                )
+            };
+            for (id, state) in [("rec_1", "active"), ("rec_2", "cancelled")] {
+                conn.execute(
+                    "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, file, lifecycle) VALUES (?1, 'stolen_plate', '13', ?2, 0, 0, 0, '{}', ?3)",
+                    params![id, state, life(state)],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let mut rows = Vec::new();
+        for side in [crate::HitQueueSide::Owner, crate::HitQueueSide::Inquirer] {
+            rows.extend(
+                tx.list_registry_hit_requests(&crate::HitQueueFilter {
+                    side,
+                    prefs: None,
+                    due_before_us: None,
+                    due_from_us: None,
+                    limit: 100,
+                })
+                .await
+                .unwrap(),
+            );
+        }
+        // Only rec_1's unanswered request is open; the answered one and the cancelled
+        // record's are not listed.
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows.iter()
+                .all(|r| r.record_id == "rec_1" && r.request_id == "a")
+        );
+        let r = &rows[0];
+        assert_eq!(
+            (
+                r.from_pref.as_str(),
+                r.priority.as_str(),
+                r.due_at_us,
+                r.resends,
+                r.escalated_at_us
+            ),
+            ("27".to_string(), "urgent", 2, 1, None)
+        );
+        let swept = tx.registry_hit_requests_to_sweep(3, 10).await.unwrap();
+        assert_eq!(swept.len(), 1);
+    }
+
+    fn row(id: &str, keys: &[&str], names: &[(&str, i64)]) -> crate::RegistryRow {
+        crate::RegistryRow {
+            id: id.into(),
+            kind: "wanted".into(),
+            owner_pref: crate::pref_of("13", "test").unwrap(),
+            state: "active".into(),
+            entered_at_us: 1,
+            updated_at_us: 1,
+            validation_due_us: 2,
+            file: "{}".into(),
+            lifecycle: "{}".into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            names: names.iter().map(|(t, d)| (t.to_string(), *d)).collect(),
+        }
+    }
+
+    async fn ids_by_key(tx: &mut Box<dyn Tx>, key: &str) -> Vec<String> {
+        tx.registry_by_key(key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_digest_migration_keeps_old_records_findable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate_with(&mut conn, &MIGRATIONS[..10]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, file, lifecycle) VALUES ('rec_a', 'wanted', '13', 'active', 0, 0, 0, '{}', '{}'), ('rec_b', 'stolen_plate', '14', 'active', 0, 0, 0, '{}', '{}');
+                 INSERT INTO registry_keys (key, record_id) VALUES ('PLT|x', 'rec_b'), ('VIN|y', 'rec_b');
+                 INSERT INTO registry_names (token, dob, record_id) VALUES ('sato', 19800101, 'rec_a'), ('佐藤', 19800101, 'rec_a');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        // The migration leaves the index to be built from each record's terms.
+        assert_eq!(tx.registry_index_pending().await.unwrap(), Some(1));
+        assert!(ids_by_key(&mut tx, "PLT|x").await.is_empty());
+        assert_eq!(tx.build_registry_index().await.unwrap(), 4);
+        assert_eq!(tx.registry_index_pending().await.unwrap(), None);
+        assert_eq!(ids_by_key(&mut tx, "PLT|x").await, vec!["rec_b"]);
+        assert_eq!(ids_by_key(&mut tx, "VIN|y").await, vec!["rec_b"]);
+        let seqs = tx
+            .registry_name_candidates("佐藤", 19790101, 19810101, 10)
+            .await
+            .unwrap();
+        assert_eq!(seqs.len(), 1);
+        let a = tx
+            .get_registry_record_by_seq(seqs[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.id, "rec_a");
+    }
+
+    #[tokio::test]
+    async fn a_deferred_load_is_found_once_built_and_reindexes_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.sqlite3"), SqliteSync::Normal)
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_registry_records(&[row("rec_now", &["K|1"], &[])])
+            .await
+            .unwrap();
+        tx.insert_registry_records_deferred(&[
+            row("rec_d1", &["K|1", "K|2"], &[("sato", 19800101)]),
+            row("rec_d2", &["K|3"], &[]),
+        ])
+        .await
+        .unwrap();
+        // Written normally during the load: indexed at once, and again by the build
+        // without a conflict.
+        tx.insert_registry_records(&[row("rec_mid", &["K|4"], &[])])
+            .await
+            .unwrap();
+        tx.insert_registry_records_deferred(&[row("rec_d3", &["K|5"], &[])])
+            .await
+            .unwrap();
+        assert!(tx.registry_index_pending().await.unwrap().is_some());
+        assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_now"]);
+        assert_eq!(ids_by_key(&mut tx, "K|4").await, vec!["rec_mid"]);
+        assert!(ids_by_key(&mut tx, "K|5").await.is_empty());
+        tx.build_registry_index().await.unwrap();
+        assert_eq!(tx.registry_index_pending().await.unwrap(), None);
+        assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_d1", "rec_now"]);
+        assert_eq!(ids_by_key(&mut tx, "K|5").await, vec!["rec_d3"]);
+        assert_eq!(ids_by_key(&mut tx, "K|4").await, vec!["rec_mid"]);
+        // A re-index replaces exactly the record's own rows.
+        tx.update_registry_record(&row("rec_d1", &["K|9"], &[]), true)
+            .await
+            .unwrap();
+        assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_now"]);
+        assert!(ids_by_key(&mut tx, "K|2").await.is_empty());
+        assert_eq!(ids_by_key(&mut tx, "K|9").await, vec!["rec_d1"]);
+        assert!(
+            tx.registry_name_candidates("sato", 0, 99999999, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // An update that keeps the index leaves the terms alone.
+        tx.update_registry_record(&row("rec_d1", &[], &[]), false)
+            .await
+            .unwrap();
+        assert_eq!(ids_by_key(&mut tx, "K|9").await, vec!["rec_d1"]);
+        let left: i64 = tx_count(&mut tx).await;
+        assert_eq!(left, 5, "one key row per remaining key");
+    }
+
+    async fn tx_count(tx: &mut Box<dyn Tx>) -> i64 {
+        let mut n = 0;
+        for k in ["K|1", "K|3", "K|4", "K|5", "K|9", "K|2"] {
+            n += tx.registry_by_key(k).await.unwrap().len() as i64;
+        }
+        n
+    }
+
+    #[test]
+    fn digests_are_stable() {
+        // Stored on disk: a change of function would orphan every index row.
+        assert_eq!(crate::registry_digest(""), -2039914840885289964);
+        assert_ne!(
+            crate::registry_digest("PLT|a"),
+            crate::registry_digest("PLT|b")
+        );
     }
 }

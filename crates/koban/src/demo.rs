@@ -227,6 +227,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         }
     }
     crate::start_live(&koban, &crate::LiveArgs::default());
+    crate::start_hit_sweep(&koban, 30);
     crate::serve(koban, &args.listen, None).await?;
     Ok(ExitCode::SUCCESS)
 }

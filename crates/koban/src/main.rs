@@ -129,6 +129,11 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     live: LiveArgs,
+    /// Sweep the registry's hit-confirmation queue this often, in seconds: overdue requests
+    /// are re-sent, then escalated (0: never; run `koban registry sweep` instead). Every
+    /// instance may sweep: each request is handled once.
+    #[arg(long, default_value_t = 30)]
+    hit_sweep_secs: u64,
 }
 
 /// How live events reach this instance's subscribers.
@@ -277,6 +282,13 @@ enum RegistryCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Sweep the hit-confirmation queue once: re-send overdue requests that have re-sends
+    /// left, escalate the others (once). Prints a JSON report. `koban serve` does this every
+    /// 30 seconds unless --hit-sweep-secs 0.
+    Sweep {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Export the active hot files as JSON Lines for a site with a poor link. Give the
     /// version printed by the previous export to get only what changed since (removals
     /// included); without it, a full copy.
@@ -380,6 +392,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 _ => None,
             };
             start_live(&koban, &args.live);
+            start_hit_sweep(&koban, args.hit_sweep_secs);
             serve(koban, &args.listen, tls).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -508,6 +521,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string(&r)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Registry(RegistryCommand::Sweep { storage }) => {
+            let (koban, _) = open(&storage).await?;
+            let r = koban.system_sweep_hit_requests(&console_name()).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Registry(RegistryCommand::Export {
             storage,
             since,
@@ -517,9 +536,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let f = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut w = std::io::BufWriter::new(f);
-            let r = koban
+            let r = match koban
                 .system_export_records(&console_name(), &since, &mut w)
-                .await?;
+                .await
+            {
+                Ok(r) => r,
+                Err(koban_service::ServiceError::Invalid {
+                    field,
+                    code,
+                    message,
+                }) => {
+                    // The stable code first, so a site's script can tell "take a full
+                    // copy" (full_copy_required) from a mistyped version.
+                    drop(w);
+                    let _ = std::fs::remove_file(&out);
+                    eprintln!("error: {code}: {field}: {message}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            };
             println!(
                 "exported {} records and {} removals; next time use --since {}",
                 r.records, r.removed, r.version
@@ -675,6 +710,36 @@ pub fn start_live(koban: &Koban, args: &LiveArgs) {
     };
     let k = koban.clone();
     tokio::spawn(async move { k.run_live_feeder(remote, config).await });
+}
+
+/// Who the hit-confirmation sweep acts as, in the audit log and the records' histories.
+pub const HIT_SWEEP_OPERATOR: &str = "system:hit-sweep";
+
+/// Sweeps the hit-confirmation queue every `secs` seconds (0: never) until the process
+/// stops. A failed sweep is logged and tried again at the next tick.
+pub fn start_hit_sweep(koban: &Koban, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let k = koban.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match k.system_sweep_hit_requests(HIT_SWEEP_OPERATOR).await {
+                Ok(r) if r.resent + r.escalated > 0 => {
+                    tracing::info!(
+                        resent = r.resent,
+                        escalated = r.escalated,
+                        "hit-confirmation sweep"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "hit-confirmation sweep failed"),
+            }
+        }
+    });
 }
 
 pub async fn serve(koban: Koban, listen: &str, tls: Option<koban_api::TlsFiles>) -> Result<()> {

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -84,22 +84,36 @@ pub async fn import(
     let (tx, rx) = mpsc::sync_channel::<FromReader>(2);
     let importer = operator.to_string();
     let now = koban.now_us();
-    let reader = std::thread::spawn(move || {
-        let r = match format {
-            Format::Jsonl => read_jsonl(file, &importer, now, batch, &tx),
-            Format::Csv => read_csv(file, &importer, now, batch, &tx),
-        };
-        let msg = match r {
-            Ok(sha256) => FromReader::Done { sha256 },
-            Err(e) => FromReader::Failed(e),
-        };
-        let _ = tx.send(msg);
-    });
+    let reader = match format {
+        Format::Jsonl => parse_in_parallel(
+            move |send| read_jsonl(file, send),
+            Arc::new(Vec::new()),
+            importer,
+            now,
+            batch,
+            tx,
+        )
+        .context("starting the parsers")?,
+        Format::Csv => {
+            let (rd, header) =
+                csv_reader(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            parse_in_parallel(
+                move |send| read_csv(rd, send),
+                Arc::new(header),
+                importer,
+                now,
+                batch,
+                tx,
+            )
+            .context("starting the parsers")?
+        }
+    };
     let started = Instant::now();
     let source = path.display().to_string();
     let mut state = ImportState::default();
     let mut summary = Summary::default();
     let mut rx = Some(rx);
+    let mut bar_drawn = false;
     loop {
         // The channel is blocking; wait for it off the async workers.
         let Some(r) = rx.take() else { break };
@@ -113,6 +127,11 @@ pub async fn import(
         match msg {
             Ok(FromReader::Batch(b)) => {
                 summary.lines += b.lines;
+                // The bar is redrawn in place; a report starts on a line of its own.
+                if progress && bar_drawn && !b.problems.is_empty() {
+                    writeln!(report)?;
+                    bar_drawn = false;
+                }
                 for p in &b.problems {
                     writeln!(
                         report,
@@ -126,6 +145,10 @@ pub async fn import(
                     .system_import_records(operator, &source, &b.sha256, b.items, &mut state)
                     .await?;
                 summary.store_seconds += t_store.elapsed().as_secs_f64();
+                if progress && bar_drawn && !done.rejected.is_empty() {
+                    writeln!(report)?;
+                    bar_drawn = false;
+                }
                 for p in &done.rejected {
                     writeln!(
                         report,
@@ -137,6 +160,7 @@ pub async fn import(
                 summary.loaded += done.loaded as u64;
                 if progress {
                     bar(b.bytes_read, total_bytes, summary.loaded, started);
+                    bar_drawn = true;
                 }
             }
             Ok(FromReader::Done { sha256 }) => {
@@ -188,7 +212,145 @@ fn bar(done: u64, total: u64, loaded: u64, started: Instant) {
     let _ = std::io::stderr().flush();
 }
 
-/// Accumulates one batch and the digests.
+/// Lines handed to a parsing worker at a time: large enough that the hand-off costs
+/// nothing, small enough that the workers stay busy to the end of a file.
+const CHUNK_LINES: usize = 2_000;
+
+/// Chunks waiting for a worker or for their turn to be batched; bounds the memory a fast
+/// reader can run ahead by.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// One unit of the file before parsing.
+enum Raw {
+    /// A JSON Lines line (trimmed).
+    Json(String),
+    /// A CSV record.
+    Csv(csv::StringRecord),
+    /// A line the reader already refused.
+    Bad(LineProblem),
+}
+
+impl Raw {
+    /// The bytes the batch digest covers.
+    fn digest_bytes(&self) -> &[u8] {
+        match self {
+            Raw::Json(t) => t.as_bytes(),
+            Raw::Csv(r) => r.as_slice().as_bytes(),
+            Raw::Bad(_) => &[],
+        }
+    }
+}
+
+/// A run of consecutive lines, and how far into the file the reader was after it.
+struct Chunk {
+    lines: Vec<(u64, Raw)>,
+    bytes_read: u64,
+}
+
+/// A chunk after parsing, in the order it was read.
+struct Parsed {
+    lines: Vec<(Raw, Result<ImportItem, LineProblem>)>,
+    bytes_read: u64,
+}
+
+type Slot = mpsc::Receiver<Parsed>;
+
+/// Parses chunks on every core: validating and building rows is most of a bulk load's
+/// work, and the store thread only needs part of one core. Chunks come back through their
+/// own slot, taken in reading order, so line numbers, batches and digests are exactly
+/// those of a sequential read.
+fn parse_in_parallel(
+    read: impl FnOnce(&mut dyn FnMut(Chunk) -> Result<(), String>) -> Result<String, String>
+    + Send
+    + 'static,
+    header: Arc<Vec<String>>,
+    importer: String,
+    now: i64,
+    batch: usize,
+    tx: mpsc::SyncSender<FromReader>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let (work_tx, work_rx) =
+        mpsc::sync_channel::<(Chunk, mpsc::SyncSender<Parsed>)>(CHUNKS_IN_FLIGHT);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (order_tx, order_rx) = mpsc::sync_channel::<Slot>(CHUNKS_IN_FLIGHT);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+    for _ in 0..workers {
+        let (work_rx, header, importer) = (work_rx.clone(), header.clone(), importer.clone());
+        std::thread::Builder::new()
+            .name("koban-parse".into())
+            .spawn(move || {
+                loop {
+                    // The lock is held only while taking a chunk, never while parsing it.
+                    let job = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((chunk, slot)) = job else { return };
+                    let lines = chunk
+                        .lines
+                        .into_iter()
+                        .map(|(line, raw)| {
+                            let parsed = match &raw {
+                                Raw::Json(t) => parse_json_line(line, t, &importer, now),
+                                Raw::Csv(r) => parse_csv_record(line, &header, r, &importer, now),
+                                Raw::Bad(p) => Err(p.clone()),
+                            };
+                            (raw, parsed)
+                        })
+                        .collect();
+                    let _ = slot.send(Parsed {
+                        lines,
+                        bytes_read: chunk.bytes_read,
+                    });
+                }
+            })?;
+    }
+    // The batcher takes parsed chunks in reading order and cuts them into batches.
+    let batcher_tx = tx.clone();
+    let batcher = std::thread::Builder::new()
+        .name("koban-batch".into())
+        .spawn(move || {
+            let mut acc = Acc::new(&batcher_tx, batch);
+            (|| {
+                for slot in order_rx {
+                    let parsed = slot.recv().map_err(|_| "a parser stopped".to_string())?;
+                    acc.bytes_read = parsed.bytes_read;
+                    for (raw, item) in parsed.lines {
+                        acc.batch_hash.update(raw.digest_bytes());
+                        acc.push(item)?;
+                    }
+                }
+                acc.flush()
+            })()
+        })?;
+    std::thread::Builder::new()
+        .name("koban-read".into())
+        .spawn(move || {
+            let mut send = |chunk: Chunk| -> Result<(), String> {
+                let (slot_tx, slot_rx) = mpsc::sync_channel(1);
+                order_tx
+                    .send(slot_rx)
+                    .map_err(|_| "the importer stopped".to_string())?;
+                work_tx
+                    .send((chunk, slot_tx))
+                    .map_err(|_| "the parsers stopped".to_string())
+            };
+            let read_result = read(&mut send);
+            // Closing the queues lets the workers and the batcher finish.
+            drop(work_tx);
+            drop(order_tx);
+            let batched = batcher
+                .join()
+                .unwrap_or_else(|_| Err("the batcher failed".to_string()));
+            let msg = match (read_result, batched) {
+                (Ok(sha256), Ok(())) => FromReader::Done { sha256 },
+                (Err(e), _) | (_, Err(e)) => FromReader::Failed(e),
+            };
+            let _ = tx.send(msg);
+        })
+}
+
+/// Accumulates one batch and its digest.
 struct Acc<'a> {
     tx: &'a mpsc::SyncSender<FromReader>,
     batch: usize,
@@ -196,7 +358,6 @@ struct Acc<'a> {
     problems: Vec<LineProblem>,
     lines: u64,
     batch_hash: ring::digest::Context,
-    file_hash: ring::digest::Context,
     bytes_read: u64,
 }
 
@@ -209,15 +370,8 @@ impl<'a> Acc<'a> {
             problems: Vec::new(),
             lines: 0,
             batch_hash: ring::digest::Context::new(&ring::digest::SHA256),
-            file_hash: ring::digest::Context::new(&ring::digest::SHA256),
             bytes_read: 0,
         }
-    }
-
-    fn bytes(&mut self, b: &[u8]) {
-        self.batch_hash.update(b);
-        self.file_hash.update(b);
-        self.bytes_read += b.len() as u64;
     }
 
     fn push(&mut self, r: Result<ImportItem, LineProblem>) -> Result<(), String> {
@@ -251,24 +405,19 @@ impl<'a> Acc<'a> {
             .send(FromReader::Batch(b))
             .map_err(|_| "the importer stopped".to_string())
     }
-
-    fn finish(mut self) -> Result<String, String> {
-        self.flush()?;
-        Ok(koban_audit::hex(self.file_hash.finish().as_ref()))
-    }
 }
 
+/// Reads JSON Lines into chunks; returns the file's digest.
 fn read_jsonl(
     file: std::fs::File,
-    importer: &str,
-    now: i64,
-    batch: usize,
-    tx: &mpsc::SyncSender<FromReader>,
+    send: &mut dyn FnMut(Chunk) -> Result<(), String>,
 ) -> Result<String, String> {
     let mut r = BufReader::with_capacity(1 << 20, file);
-    let mut acc = Acc::new(tx, batch);
+    let mut file_hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = Vec::new();
     let mut line = 0u64;
+    let mut bytes_read = 0u64;
+    let mut lines = Vec::with_capacity(CHUNK_LINES);
     loop {
         buf.clear();
         let n = r.read_until(b'\n', &mut buf).map_err(|e| e.to_string())?;
@@ -276,25 +425,32 @@ fn read_jsonl(
             break;
         }
         line += 1;
-        acc.bytes(&buf);
-        let text = match std::str::from_utf8(&buf) {
-            Ok(t) => t.trim(),
-            Err(_) => {
-                acc.push(Err(LineProblem {
+        file_hash.update(&buf);
+        bytes_read += n as u64;
+        match std::str::from_utf8(&buf) {
+            Ok(t) if t.trim().is_empty() => continue,
+            Ok(t) => lines.push((line, Raw::Json(t.trim().to_string()))),
+            Err(_) => lines.push((
+                line,
+                Raw::Bad(LineProblem {
                     line,
                     field: String::new(),
                     code: "invalid_utf8".into(),
                     message: "the line is not UTF-8".into(),
-                }))?;
-                continue;
-            }
-        };
-        if text.is_empty() {
-            continue;
+                }),
+            )),
         }
-        acc.push(parse_json_line(line, text, importer, now))?;
+        if lines.len() >= CHUNK_LINES {
+            send(Chunk {
+                lines: std::mem::replace(&mut lines, Vec::with_capacity(CHUNK_LINES)),
+                bytes_read,
+            })?;
+        }
     }
-    acc.finish()
+    if !lines.is_empty() {
+        send(Chunk { lines, bytes_read })?;
+    }
+    Ok(koban_audit::hex(file_hash.finish().as_ref()))
 }
 
 /// A reader that hashes what passes through it.
@@ -313,14 +469,11 @@ impl<R: std::io::Read> std::io::Read for HashRead<R> {
     }
 }
 
-fn read_csv(
-    file: std::fs::File,
-    importer: &str,
-    now: i64,
-    batch: usize,
-    tx: &mpsc::SyncSender<FromReader>,
-) -> Result<String, String> {
-    let mut acc = Acc::new(tx, batch);
+/// A CSV reader that hashes the bytes it reads.
+type CsvReader = csv::Reader<HashRead<BufReader<std::fs::File>>>;
+
+/// Opens a CSV file and reads its header (trimmed).
+fn csv_reader(file: std::fs::File) -> Result<(CsvReader, Vec<String>), String> {
     let source = HashRead {
         inner: BufReader::with_capacity(1 << 20, file),
         hash: ring::digest::Context::new(&ring::digest::SHA256),
@@ -332,29 +485,48 @@ fn read_csv(
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    Ok((rd, header))
+}
+
+/// Reads CSV records into chunks; returns the file's digest.
+fn read_csv(
+    mut rd: CsvReader,
+    send: &mut dyn FnMut(Chunk) -> Result<(), String>,
+) -> Result<String, String> {
+    let mut lines = Vec::with_capacity(CHUNK_LINES);
     let mut rec = csv::StringRecord::new();
     loop {
         match rd.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {
                 let line = rec.position().map(|p| p.line()).unwrap_or(0);
-                // The batch digest covers the cells as parsed; the file digest, every byte.
-                acc.batch_hash.update(rec.as_slice().as_bytes());
-                acc.bytes_read = rd.position().byte();
-                acc.push(parse_csv_record(line, &header, &rec, importer, now))?;
+                lines.push((line, Raw::Csv(rec.clone())));
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                acc.push(Err(LineProblem {
+                lines.push((
                     line,
-                    field: String::new(),
-                    code: "invalid_csv".into(),
-                    message: e.to_string(),
-                }))?;
+                    Raw::Bad(LineProblem {
+                        line,
+                        field: String::new(),
+                        code: "invalid_csv".into(),
+                        message: e.to_string(),
+                    }),
+                ));
             }
         }
+        if lines.len() >= CHUNK_LINES {
+            send(Chunk {
+                lines: std::mem::replace(&mut lines, Vec::with_capacity(CHUNK_LINES)),
+                bytes_read: rd.position().byte(),
+            })?;
+        }
     }
-    let file_hash = rd.into_inner().hash;
-    acc.flush()?;
-    Ok(koban_audit::hex(file_hash.finish().as_ref()))
+    if !lines.is_empty() {
+        send(Chunk {
+            lines,
+            bytes_read: rd.position().byte(),
+        })?;
+    }
+    Ok(koban_audit::hex(rd.into_inner().hash.finish().as_ref()))
 }

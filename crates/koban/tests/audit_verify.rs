@@ -332,6 +332,7 @@ fn every_command_has_help() {
         &["import", "records", "--help"],
         &["registry", "purge", "--help"],
         &["registry", "export", "--help"],
+        &["registry", "sweep", "--help"],
         &["totp-code", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_koban"))
