@@ -10,6 +10,8 @@ UPDATE registry_records r SET index_terms = json_build_object(
     'names', COALESCE((SELECT json_agg(json_build_array(n.token, n.dob))
                        FROM registry_names n WHERE n.record_id = r.id), '[]'::json))::text;
 ALTER TABLE registry_records ALTER COLUMN index_terms DROP DEFAULT;
+-- It served no query and cost every insert an index.
+DROP INDEX registry_records_owner;
 
 DROP TABLE registry_keys;
 DROP TABLE registry_names;
