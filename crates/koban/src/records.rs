@@ -276,7 +276,8 @@ fn parse_in_parallel(
     // The storing thread is the bottleneck and needs a core of its own: with a parser on
     // every core of the 2-core reference machine, a 10 M-record load ran at 41,000
     // records/s instead of 59,000.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 8));
+    let workers =
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 8));
     for _ in 0..workers {
         let (work_rx, header, importer) = (work_rx.clone(), header.clone(), importer.clone());
         std::thread::Builder::new()
