@@ -12,11 +12,6 @@ use koban_auth::password::HashAlgorithm;
 use koban_service::{AccountChange, Config, Koban, NewUser, SystemClock};
 use koban_store::{SqliteSync, Store};
 
-/// glibc's allocator took a fifth of a bulk load's time, much of it in lock hand-offs
-/// between the parsing and storing threads; mimalloc keeps per-thread heaps.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod bench;
 mod bench_intake;
 mod bench_osrm;
