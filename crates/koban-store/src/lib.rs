@@ -403,18 +403,21 @@ pub fn registry_digest(term: &str) -> i64 {
 }
 
 /// What a record is indexed by, stored with the record (`index_terms`) so that its index
-/// rows can be removed exactly and rebuilt from the record alone.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct IndexTerms {
-    pub keys: Vec<String>,
-    pub names: Vec<(String, i64)>,
+/// rows can be removed exactly and rebuilt from the record alone. Borrowed from the row
+/// when written (a bulk load writes millions), owned when read back.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct IndexTerms<'a> {
+    #[serde(borrow)]
+    pub keys: std::borrow::Cow<'a, [String]>,
+    #[serde(borrow)]
+    pub names: std::borrow::Cow<'a, [(String, i64)]>,
 }
 
-impl IndexTerms {
-    pub(crate) fn of(row: &RegistryRow) -> IndexTerms {
+impl<'a> IndexTerms<'a> {
+    pub(crate) fn of(row: &'a RegistryRow) -> IndexTerms<'a> {
         IndexTerms {
-            keys: row.keys.clone(),
-            names: row.names.clone(),
+            keys: std::borrow::Cow::Borrowed(&row.keys),
+            names: std::borrow::Cow::Borrowed(&row.names),
         }
     }
 
@@ -422,8 +425,19 @@ impl IndexTerms {
         serde_json::to_string(self).map_err(|e| StoreError::Corrupt(format!("index terms: {e}")))
     }
 
-    pub(crate) fn parse(json: &str) -> Result<IndexTerms, StoreError> {
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("index terms: {e}")))
+    pub(crate) fn parse(json: &str) -> Result<IndexTerms<'static>, StoreError> {
+        let t: IndexTerms<'_> = serde_json::from_str(json)
+            .map_err(|e| StoreError::Corrupt(format!("index terms: {e}")))?;
+        Ok(IndexTerms {
+            keys: std::borrow::Cow::Owned(t.keys.into_owned()),
+            names: std::borrow::Cow::Owned(t.names.into_owned()),
+        })
+    }
+
+    /// True if stored terms list `key`: a key lookup keeps only such rows, so that a
+    /// digest collision never returns another subject's record.
+    pub(crate) fn lists_key(json: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(IndexTerms::parse(json)?.keys.iter().any(|k| k == key))
     }
 
     /// The key rows `(digest, seq)` and name rows `(digest, dob, seq)` of record `seq`.

@@ -1304,11 +1304,7 @@ impl crate::Tx for PgTx {
         let mut out = Vec::new();
         for r in &rows {
             let terms: String = r.try_get("index_terms")?;
-            if crate::IndexTerms::parse(&terms)?
-                .keys
-                .iter()
-                .any(|k| k == key)
-            {
+            if crate::IndexTerms::lists_key(&terms, key)? {
                 out.push(registry_from_row(r)?);
             }
         }

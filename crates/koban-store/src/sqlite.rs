@@ -2094,11 +2094,7 @@ impl Tx for SqliteTx {
         let mut rows = stmt.query([crate::registry_digest(key)])?;
         while let Some(r) = rows.next()? {
             let terms: String = r.get(9)?;
-            if crate::IndexTerms::parse(&terms)?
-                .keys
-                .iter()
-                .any(|k| k == key)
-            {
+            if crate::IndexTerms::lists_key(&terms, key)? {
                 out.push(registry_from_row(r)?);
             }
         }

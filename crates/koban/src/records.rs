@@ -127,35 +127,14 @@ pub async fn import(
         match msg {
             Ok(FromReader::Batch(b)) => {
                 summary.lines += b.lines;
-                // The bar is redrawn in place; a report starts on a line of its own.
-                if progress && bar_drawn && !b.problems.is_empty() {
-                    writeln!(report)?;
-                    bar_drawn = false;
-                }
-                for p in &b.problems {
-                    writeln!(
-                        report,
-                        "{source}:{}: {}: {} ({})",
-                        p.line, p.field, p.message, p.code
-                    )?;
-                }
+                write_problems(report, &source, &b.problems, &mut bar_drawn)?;
                 summary.rejected += b.problems.len() as u64;
                 let t_store = Instant::now();
                 let done = koban
                     .system_import_records(operator, &source, &b.sha256, b.items, &mut state)
                     .await?;
                 summary.store_seconds += t_store.elapsed().as_secs_f64();
-                if progress && bar_drawn && !done.rejected.is_empty() {
-                    writeln!(report)?;
-                    bar_drawn = false;
-                }
-                for p in &done.rejected {
-                    writeln!(
-                        report,
-                        "{source}:{}: {}: {} ({})",
-                        p.line, p.field, p.message, p.code
-                    )?;
-                }
+                write_problems(report, &source, &done.rejected, &mut bar_drawn)?;
                 summary.rejected += done.rejected.len() as u64;
                 summary.loaded += done.loaded as u64;
                 if progress {
@@ -193,6 +172,30 @@ pub async fn import(
         )
         .await?;
     Ok(summary)
+}
+
+/// Writes refused lines as `file:line: field: message (code)`. The progress bar is redrawn
+/// in place, so a report after it starts on a line of its own.
+fn write_problems(
+    report: &mut dyn Write,
+    source: &str,
+    problems: &[LineProblem],
+    bar_drawn: &mut bool,
+) -> std::io::Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    if std::mem::take(bar_drawn) {
+        writeln!(report)?;
+    }
+    for p in problems {
+        writeln!(
+            report,
+            "{source}:{}: {}: {} ({})",
+            p.line, p.field, p.message, p.code
+        )?;
+    }
+    Ok(())
 }
 
 fn bar(done: u64, total: u64, loaded: u64, started: Instant) {
