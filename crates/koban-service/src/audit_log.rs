@@ -48,9 +48,19 @@ pub struct EventDraft {
     /// record; they ride along so that [`crate::Koban::conclude`] writes them in the same
     /// transaction, after the audit event, or drops them with a refused action.
     pub live: Vec<crate::live::LiveDraft>,
+    /// Further audit events the action records if it commits (one per record an inquiry
+    /// hit). [`crate::Koban::conclude`] appends them after this one under a single head
+    /// signature: signing is the largest single cost of an audited inquiry, and a hit
+    /// used to pay for it twice.
+    pub also: Vec<EventDraft>,
 }
 
 impl EventDraft {
+    /// Records a further event if the action commits (see [`EventDraft::also`]).
+    pub fn also(&mut self, draft: EventDraft) -> &mut Self {
+        self.also.push(draft);
+        self
+    }
     /// Publishes a live event if the action commits.
     pub fn publish(&mut self, draft: crate::live::LiveDraft) -> &mut Self {
         self.live.push(draft);

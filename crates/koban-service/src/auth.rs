@@ -15,6 +15,8 @@ use crate::{Actor, Koban, RequestCtx, ServiceError, UserView, new_id};
 const MAX_USERNAME_BYTES: usize = 64;
 /// Longest password accepted at logon, in bytes (128 characters of up to 4 bytes).
 const MAX_PASSWORD_BYTES: usize = 512;
+/// How stale a session's recorded last use may get before a request records it again.
+pub const SESSION_TOUCH_EVERY_US: i64 = 5_000_000;
 
 /// A logon: both factors at once, so a wrong password and a wrong code look the same.
 #[derive(Clone, Deserialize)]
@@ -421,7 +423,12 @@ impl Koban {
                 reason: client_reason,
             });
         }
-        tx.touch_session(&hash.0, now).await?;
+        // Recording the last use dirties the session's page on every request (a page more
+        // in every commit of a busy query centre); a few seconds' granularity is plenty
+        // for an idle timeout of minutes, and a session ends at most that much early.
+        if now.saturating_sub(session.last_seen_us) >= SESSION_TOUCH_EVERY_US {
+            tx.touch_session(&hash.0, now).await?;
+        }
         let actor = self.actor_for(&mut *tx, user, Some(&session)).await?;
         Ok((tx, actor))
     }

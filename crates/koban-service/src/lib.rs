@@ -343,7 +343,11 @@ impl Koban {
                     )));
                 }
                 let now = self.now_us();
-                self.inner.audit.append(&mut *tx, ev, now).await?;
+                let also = std::mem::take(&mut ev.also);
+                let mut events = Vec::with_capacity(1 + also.len());
+                events.push(ev);
+                events.extend(also);
+                self.inner.audit.append_many(&mut *tx, events, now).await?;
                 // After the audit append: its head lock orders concurrent writers, so the
                 // live sequence increases in commit order.
                 let published = !live.is_empty();
@@ -359,6 +363,7 @@ impl Koban {
             }
             Err(err) => {
                 ev.live.clear();
+                ev.also.clear();
                 let Some(result) = err.audit_result() else {
                     return Err(err);
                 };

@@ -914,7 +914,6 @@ impl Koban {
             ev.object(SUBJECT_OBJECT, subject.clone());
             ev.detail("hits", hits.len());
             // One event per hit record, so "who queried this record" is a search by object.
-            let mut drafts = Vec::with_capacity(hits.len());
             for h in &hits {
                 let mut hit_ev = actor.draft(ctx, "registry.hit");
                 hit_ev.object(RECORD_OBJECT, h.record_id.clone());
@@ -923,10 +922,7 @@ impl Koban {
                 hit_ev.detail("subject", subject.clone());
                 hit_ev.detail("officer", query.officer.clone());
                 hit_ev.result = "success".into();
-                drafts.push(hit_ev);
-            }
-            if !drafts.is_empty() {
-                self.audit().append_many(&mut *tx, drafts, now).await?;
+                ev.also(hit_ev);
             }
             let complete = tx.registry_index_pending().await?.is_none();
             ev.detail("complete", complete);
@@ -1728,7 +1724,6 @@ impl Koban {
             ev.detail("officer", m.officer.clone());
             ev.detail("passengers", m.passengers.len());
             let mut hits = Vec::new();
-            let mut drafts = Vec::new();
             for (i, by, key) in queries {
                 let (subject, found) = search(&mut *tx, &key).await?;
                 for h in found {
@@ -1740,16 +1735,13 @@ impl Koban {
                     hit_ev.detail("officer", m.officer.clone());
                     hit_ev.detail("screening", true);
                     hit_ev.result = "success".into();
-                    drafts.push(hit_ev);
+                    ev.also(hit_ev);
                     hits.push(ScreeningHit {
                         passenger_id: m.passengers[i].passenger_id.clone(),
                         by,
                         hit: h,
                     });
                 }
-            }
-            if !drafts.is_empty() {
-                self.audit().append_many(&mut *tx, drafts, now).await?;
             }
             ev.detail("hits", hits.len());
             Ok(ScreeningAnswer {

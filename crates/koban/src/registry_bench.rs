@@ -378,6 +378,60 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time this process has used so far (user and system), from /proc (Linux), in
+/// seconds.
+fn process_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the numeric fields start after its last ')'.
+    // There, utime and stime (fields 14 and 15 of the line) are the 12th and 13th.
+    let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
+/// How steady this machine's CPU is, measured idle just before the HTTP load: a fixed
+/// piece of work is timed every 10 ms for `seconds`, and each time is compared with the
+/// fastest. A shared virtual machine can lose half its speed for a few hundred
+/// milliseconds at a time; an HTTP tail measured through such a window says more about
+/// the host than about koban, so the run reports how often that happened.
+fn machine_probe(seconds: f64) -> serde_json::Value {
+    fn work(n: u64) -> u64 {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..n {
+            x = std::hint::black_box(x.rotate_left(7) ^ i).wrapping_mul(0x2545_f491_4f6c_dd1d);
+        }
+        x
+    }
+    // Size the piece of work to about 0.2 ms.
+    let mut n = 1_000u64;
+    loop {
+        let t = Instant::now();
+        std::hint::black_box(work(n));
+        if t.elapsed() >= Duration::from_micros(200) || n > 1 << 30 {
+            break;
+        }
+        n *= 2;
+    }
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while start.elapsed().as_secs_f64() < seconds {
+        let t = Instant::now();
+        std::hint::black_box(work(n));
+        times.push(t.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let fastest = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let slow = times.iter().filter(|&&t| t > 1.5 * fastest).count();
+    let worst = times.iter().copied().fold(0.0, f64::max) / fastest;
+    json!({
+        "seconds": seconds,
+        "samples": times.len(),
+        "slowed_share": r3(slow as f64 / times.len().max(1) as f64),
+        "worst_slowdown": r3(worst),
+    })
+}
+
 fn dir_size_mib(p: &std::path::Path) -> f64 {
     std::fs::read_dir(p)
         .map(|rd| {
@@ -673,6 +727,8 @@ async fn http_load(
             .map(|q| serde_json::to_value(q).unwrap_or_default())
             .collect(),
     );
+    let probe = tokio::task::spawn_blocking(|| machine_probe(3.0)).await?;
+    let cpu_before = process_cpu_s();
     let total = rate * seconds;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
@@ -710,11 +766,17 @@ async fn http_load(
         errors += u64::from(!ok);
     }
     let elapsed = start.elapsed().as_secs_f64();
+    // The load generator runs in this process too, so this is client and server together.
+    let cpu_cores = cpu_before
+        .zip(process_cpu_s())
+        .map(|(a, b)| r3((b - a) / elapsed));
     let _ = stop_tx.send(());
     let _ = server.await;
     let mut s = stats(lat);
     s["offered_per_s"] = json!(rate);
     s["achieved_per_s"] = json!((total as f64 / elapsed).round());
     s["errors"] = json!(errors);
+    s["cpu_cores_used"] = json!(cpu_cores);
+    s["machine_probe"] = probe;
     Ok(s)
 }
