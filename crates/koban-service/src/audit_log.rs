@@ -49,9 +49,9 @@ pub struct EventDraft {
     /// transaction, after the audit event, or drops them with a refused action.
     pub live: Vec<crate::live::LiveDraft>,
     /// Further audit events the action records if it commits (one per record an inquiry
-    /// hit). [`crate::Koban::conclude`] appends them after this one under a single head
-    /// signature: signing is the largest single cost of an audited inquiry, and a hit
-    /// used to pay for it twice.
+    /// hit). [`AuditLog::append_many`] appends them right after this one under the same
+    /// head signature: signing is the largest single cost of an audited inquiry, and a
+    /// hit used to pay for it twice.
     pub also: Vec<EventDraft>,
 }
 
@@ -132,21 +132,24 @@ impl AuditLog {
         &self.origin
     }
 
-    /// Appends one event inside `tx`. Returns the stored event.
+    /// Appends one event (and the events it carries in [`EventDraft::also`]) inside `tx`.
+    /// Returns the stored event.
     pub async fn append(
         &self,
         tx: &mut dyn Tx,
         draft: EventDraft,
         now_us: i64,
     ) -> Result<StoredEvent, ServiceError> {
-        let mut stored = self.append_many(tx, vec![draft], now_us).await?;
+        let stored = self.append_many(tx, vec![draft], now_us).await?;
         stored
-            .pop()
+            .into_iter()
+            .next()
             .ok_or_else(|| ServiceError::Internal("append produced no event".into()))
     }
 
-    /// Appends several events inside `tx`, reading and re-signing the head once (bulk
-    /// operations record one event per item without paying for a signature each).
+    /// Appends several events inside `tx`, each followed by those it carries in
+    /// [`EventDraft::also`], reading and re-signing the head once (bulk operations record
+    /// one event per item without paying for a signature each).
     pub async fn append_many(
         &self,
         tx: &mut dyn Tx,
@@ -169,6 +172,10 @@ impl AuditLog {
             }
         }
         let mut out = Vec::with_capacity(drafts.len());
+        let drafts = drafts.into_iter().flat_map(|mut d| {
+            let also = std::mem::take(&mut d.also);
+            std::iter::once(d).chain(also)
+        });
         for draft in drafts {
             let event = AuditEvent {
                 seq: frontier.size(),

@@ -16,7 +16,7 @@ const MAX_USERNAME_BYTES: usize = 64;
 /// Longest password accepted at logon, in bytes (128 characters of up to 4 bytes).
 const MAX_PASSWORD_BYTES: usize = 512;
 /// How stale a session's recorded last use may get before a request records it again.
-pub const SESSION_TOUCH_EVERY_US: i64 = 5_000_000;
+const SESSION_TOUCH_EVERY_US: i64 = 5_000_000;
 
 /// A logon: both factors at once, so a wrong password and a wrong code look the same.
 #[derive(Clone, Deserialize)]

@@ -343,11 +343,7 @@ impl Koban {
                     )));
                 }
                 let now = self.now_us();
-                let also = std::mem::take(&mut ev.also);
-                let mut events = Vec::with_capacity(1 + also.len());
-                events.push(ev);
-                events.extend(also);
-                self.inner.audit.append_many(&mut *tx, events, now).await?;
+                self.inner.audit.append(&mut *tx, ev, now).await?;
                 // After the audit append: its head lock orders concurrent writers, so the
                 // live sequence increases in commit order.
                 let published = !live.is_empty();

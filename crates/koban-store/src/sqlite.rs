@@ -62,8 +62,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// `spawn_checkpointer`).
 const WAL_RESTART_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
-/// Page cache of the read connection, in KiB (as a negative `cache_size`).
-const CACHE_KIB: i64 = -65_536;
+/// Page cache of the read connection, in KiB (as a negative `cache_size`). SQLite's
+/// default is 2 MiB; seeks into a registry of millions of records spend their time
+/// re-reading pages that a larger cache keeps.
+const READER_CACHE_KIB: i64 = -65_536;
 
 /// Page cache of the writer connection, in KiB. Smaller than the reader's because SQLite
 /// scans the whole page-cache hash table at the end of nearly every write transaction
@@ -71,6 +73,9 @@ const CACHE_KIB: i64 = -65_536;
 /// truncates the cache above the database size), which with 64 MiB was 3-5 % of an
 /// audited inquiry. The upper levels of every index still fit many times over.
 const WRITER_CACHE_KIB: i64 = -16_384;
+
+/// Page cache of the connections that only checkpoint the WAL (SQLite's default).
+const CHECKPOINTER_CACHE_KIB: i64 = -2_048;
 
 /// Statements kept prepared per connection.
 const STATEMENT_CACHE: usize = 64;
@@ -215,14 +220,12 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-fn configure(conn: &Connection, sync: SqliteSync) -> Result<(), StoreError> {
+fn configure(conn: &Connection, sync: SqliteSync, cache_kib: i64) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    // SQLite's default page cache is 2 MiB. Index seeks into a registry of millions of
-    // records, and bulk loads that insert into its key tables at random places, spend their
-    // time re-reading pages that a larger cache keeps; the memory is only taken as pages
-    // are used.
-    conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+    // Each connection's page cache is sized for its role (see the `*_CACHE_KIB` constants);
+    // the memory is only taken as pages are used.
+    conn.pragma_update(None, "cache_size", cache_kib)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(
         None,
@@ -271,8 +274,7 @@ impl SqliteStore {
         writer: std::sync::Weak<Writer>,
     ) -> Result<(), StoreError> {
         let conn = Connection::open(path)?;
-        configure(&conn, sync)?;
-        conn.pragma_update(None, "cache_size", -2048)?;
+        configure(&conn, sync, CHECKPOINTER_CACHE_KIB)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal = std::path::PathBuf::from(wal);
@@ -306,8 +308,7 @@ impl SqliteStore {
                 "SQLite refused WAL mode (got {mode})"
             )));
         }
-        configure(&write, sync)?;
-        write.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+        configure(&write, sync, WRITER_CACHE_KIB)?;
         migrate(&mut write)?;
         // The checkpoint thread (see `spawn_checkpointer`) does this work instead; once a
         // checkpoint has let the WAL start over, its file is cut back to 64 MiB.
@@ -319,7 +320,7 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
-        configure(&read, sync)?;
+        configure(&read, sync, READER_CACHE_KIB)?;
         let (outcome, _) = tokio::sync::watch::channel(BatchOutcome::default());
         let writer = Arc::new(Writer {
             state: Arc::new(Mutex::new(WriterState {
@@ -391,6 +392,24 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Sqlite(format!("read task: {e}")))?
+    }
+}
+
+/// Counts one transaction waiting for the writer, until dropped: a request cancelled while
+/// it waits (a timeout, a closed connection) must not leave the count raised, or every
+/// later commit would go to the flusher.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -913,10 +932,9 @@ impl Store for SqliteStore {
                 "the store stopped after commit batch {b} failed"
             )));
         }
-        let waiting = &self.writer.waiting;
-        waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let waiting = Waiting::new(&self.writer.waiting);
         let mut state = self.writer.state.clone().lock_owned().await;
-        waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        drop(waiting);
         if !state.open {
             // IMMEDIATE takes the write lock now, so a transaction that reads and then
             // writes can never deadlock against another process upgrading its read lock.
@@ -1077,7 +1095,7 @@ impl Store for SqliteStore {
         let (path, sync) = (self.path.clone(), self.sync);
         tokio::task::spawn_blocking(move || {
             let conn = Connection::open(&path)?;
-            configure(&conn, sync)?;
+            configure(&conn, sync, CHECKPOINTER_CACHE_KIB)?;
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())
         })
@@ -1118,14 +1136,12 @@ impl Tx for SqliteTx {
             && writer.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0
         {
             let result = finish_outer(&state.conn);
-            let failed = result.as_ref().err().map(|e| e.to_string());
             writer.settle(state, batch, &result);
-            return match failed {
-                None => Ok(()),
-                Some(e) => Err(StoreError::Sqlite(format!(
+            return result.map_err(|e| {
+                StoreError::Sqlite(format!(
                     "commit batch {batch} failed; nothing in it was stored: {e}"
-                ))),
-            };
+                ))
+            });
         }
         drop(state);
         writer.wake.notify_one();
@@ -2207,21 +2223,8 @@ mod tests {
             "re-opening applies nothing twice"
         );
         let unit = UnitRow {
-            unit: OrgUnit {
-                id: "npa".into(),
-                kind: UnitKind::National,
-                parent_id: None,
-                name_ja: "警察庁".into(),
-                name_en: "NPA".into(),
-                pref_code: None,
-                latitude: None,
-                longitude: None,
-                address: None,
-            },
             builtin: true,
-            disabled: false,
-            created_at_us: 0,
-            updated_at_us: 0,
+            ..unit_row("npa")
         };
         let mut tx = store.begin().await.unwrap();
         tx.insert_unit(&unit).await.unwrap();
