@@ -12,11 +12,19 @@ use koban_auth::password::HashAlgorithm;
 use koban_service::{AccountChange, Config, Koban, NewUser, SystemClock};
 use koban_store::{SqliteSync, Store};
 
+/// mimalloc instead of the system allocator. A profile of the bulk import found a quarter
+/// of the storing thread in glibc's malloc and free, much of it on arena locks: records are
+/// parsed on one thread and freed on another. mimalloc frees across threads without a
+/// shared lock and is the allocator the measured figures in BENCHMARKS.md were taken with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod bench_intake;
 mod bench_osrm;
 mod bench_recommend;
 mod demo;
+mod loadgen;
 mod names;
 mod records;
 mod registry_bench;

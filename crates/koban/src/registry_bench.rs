@@ -23,6 +23,12 @@ use koban_service::{Koban, RequestCtx, SystemClock};
 use koban_store::SqliteSync;
 use serde_json::json;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpClient {
+    Lean,
+    Reqwest,
+}
+
 #[derive(Args, Debug)]
 pub struct RegistryBench {
     /// Records to generate and load.
@@ -44,6 +50,14 @@ pub struct RegistryBench {
     /// Seconds of HTTP load.
     #[arg(long, default_value_t = 10)]
     http_seconds: u64,
+    /// The HTTP load generator: `lean` (keep-alive connections fed from one queue,
+    /// requests serialised up front) or `reqwest` (a general-purpose client, a task per
+    /// request), to see what the generator itself costs on a shared machine.
+    #[arg(long, value_enum, default_value_t = HttpClient::Lean)]
+    http_client: HttpClient,
+    /// Keep-alive connections the lean generator uses.
+    #[arg(long, default_value_t = 32)]
+    http_connections: usize,
     /// Queries answered by the LIKE-scan baseline (each scans every record).
     #[arg(long, default_value_t = 3)]
     baseline_queries: usize,
@@ -631,7 +645,7 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
     eprintln!("person-name inquiries: {name_stats} ({name_hits} of {name_n} found)");
 
     // 4. Exact-key inquiries over HTTP at a fixed offered rate.
-    let http = http_load(&koban, &token, &exact, b.http_rate, b.http_seconds).await?;
+    let http = http_load(&koban, &token, &exact, b).await?;
     eprintln!("HTTP: {http}");
 
     // 5. The naive baseline: a LIKE scan over every stored file.
@@ -689,15 +703,16 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
     }))
 }
 
-/// Offers inquiries over HTTP at `rate` per second for `seconds`, open loop (a slow answer
-/// does not slow the offered load), and reports latency and the rate achieved.
+/// Offers inquiries over HTTP at `--http-rate` per second for `--http-seconds`, open loop
+/// (a slow answer does not slow the offered load), and reports latency and the rate
+/// achieved.
 async fn http_load(
     koban: &Koban,
     token: &str,
     queries: &[RawQuery],
-    rate: u64,
-    seconds: u64,
+    b: &RegistryBench,
 ) -> Result<serde_json::Value> {
+    let (rate, seconds) = (b.http_rate, b.http_seconds);
     if rate == 0 || seconds == 0 || queries.is_empty() {
         return Ok(json!(null));
     }
@@ -717,25 +732,71 @@ async fn http_load(
         })
         .await;
     });
+    let bodies = queries
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<Vec<_>, _>>()?;
+    let probe = tokio::task::spawn_blocking(|| machine_probe(3.0)).await?;
+    let cpu_before = process_cpu_s();
+    let total = rate * seconds;
+    let (lat, errors, elapsed) = match b.http_client {
+        HttpClient::Lean => {
+            let auth = format!("Bearer {token}");
+            let host = addr.to_string();
+            let requests: Vec<crate::loadgen::Request> = bodies
+                .iter()
+                .map(|body| {
+                    crate::loadgen::Request::post_json(
+                        &host,
+                        "/api/v1/registry/inquiries",
+                        &[("authorization", &auth), ("x-koban-purpose", "bench")],
+                        body,
+                    )
+                })
+                .collect();
+            let o = crate::loadgen::run(addr, Arc::new(requests), rate, total, b.http_connections)
+                .await?;
+            (o.latencies, o.errors, o.elapsed_s)
+        }
+        HttpClient::Reqwest => reqwest_load(addr, token, bodies, rate, total).await?,
+    };
+    // The load generator runs in this process too, so this is client and server together.
+    let cpu_cores = cpu_before
+        .zip(process_cpu_s())
+        .map(|(a, b)| r3((b - a) / elapsed));
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let mut s = stats(lat);
+    s["client"] = json!(format!("{:?}", b.http_client).to_lowercase());
+    s["offered_per_s"] = json!(rate);
+    s["achieved_per_s"] = json!((total as f64 / elapsed).round());
+    s["errors"] = json!(errors);
+    s["cpu_cores_used"] = json!(cpu_cores);
+    s["machine_probe"] = probe;
+    Ok(s)
+}
+
+/// The general-purpose client: a task and a reqwest call per request, latency from the
+/// moment its task was spawned.
+async fn reqwest_load(
+    addr: std::net::SocketAddr,
+    token: &str,
+    bodies: Vec<Vec<u8>>,
+    rate: u64,
+    total: u64,
+) -> Result<(Vec<Duration>, u64, f64)> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
     let url = format!("http://{addr}/api/v1/registry/inquiries");
-    let bodies: Arc<Vec<serde_json::Value>> = Arc::new(
-        queries
-            .iter()
-            .map(|q| serde_json::to_value(q).unwrap_or_default())
-            .collect(),
-    );
-    let probe = tokio::task::spawn_blocking(|| machine_probe(3.0)).await?;
-    let cpu_before = process_cpu_s();
-    let total = rate * seconds;
+    let bodies = Arc::new(bodies);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
+        let sent = Instant::now();
         let (client, url, token, bodies, tx) = (
             client.clone(),
             url.clone(),
@@ -744,18 +805,18 @@ async fn http_load(
             tx.clone(),
         );
         tokio::spawn(async move {
-            let body = &bodies[i as usize % bodies.len()];
-            let t = Instant::now();
+            let body = bodies[i as usize % bodies.len()].clone();
             let ok = client
                 .post(&url)
                 .bearer_auth(&token)
                 .header("x-koban-purpose", "bench")
-                .json(body)
+                .header("content-type", "application/json")
+                .body(body)
                 .send()
                 .await
                 .map(|r| r.status().is_success())
                 .unwrap_or(false);
-            let _ = tx.send((t.elapsed(), ok));
+            let _ = tx.send((sent.elapsed(), ok));
         });
     }
     drop(tx);
@@ -765,18 +826,5 @@ async fn http_load(
         lat.push(d);
         errors += u64::from(!ok);
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    // The load generator runs in this process too, so this is client and server together.
-    let cpu_cores = cpu_before
-        .zip(process_cpu_s())
-        .map(|(a, b)| r3((b - a) / elapsed));
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    let mut s = stats(lat);
-    s["offered_per_s"] = json!(rate);
-    s["achieved_per_s"] = json!((total as f64 / elapsed).round());
-    s["errors"] = json!(errors);
-    s["cpu_cores_used"] = json!(cpu_cores);
-    s["machine_probe"] = probe;
-    Ok(s)
+    Ok((lat, errors, start.elapsed().as_secs_f64()))
 }
