@@ -387,6 +387,10 @@ pub enum PurgeReason {
 }
 
 /// A record's lifecycle: state, ownership, hit confirmations, validation and history.
+///
+/// Stored as JSON beside every record, so absent values are left out rather than written
+/// as `null` or `[]`: a bulk load writes millions of fresh lifecycles, where the empty
+/// values were a sixth of each lifecycle's bytes. Lifecycles stored with the explicit values still read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {
     kind: RecordKind,
@@ -394,9 +398,13 @@ pub struct Lifecycle {
     entered_by: String,
     entered_at: i64,
     state: RecordState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_validated_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     located_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     located_by: Option<PrefCode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     requests: Vec<HitRequest>,
     history: Vec<HistoryEntry>,
 }

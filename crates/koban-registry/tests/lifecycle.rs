@@ -397,6 +397,30 @@ fn stored_requests_without_escalation_still_read() {
 }
 
 #[test]
+fn empty_values_are_left_out_of_stored_lifecycles_and_explicit_ones_still_read() {
+    let fresh = active(RecordKind::StolenVehicle);
+    let json = serde_json::to_string(&fresh).unwrap();
+    for absent in ["last_validated_at", "located_at", "located_by", "requests"] {
+        assert!(!json.contains(absent), "{absent} written in {json}");
+    }
+    assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), fresh);
+    // The form written before: every field present, empty ones as null and [].
+    let mut v = serde_json::to_value(&fresh).unwrap();
+    let o = v.as_object_mut().unwrap();
+    for k in ["last_validated_at", "located_at", "located_by"] {
+        o.insert(k.into(), serde_json::Value::Null);
+    }
+    o.insert("requests".into(), serde_json::json!([]));
+    assert_eq!(serde_json::from_value::<Lifecycle>(v).unwrap(), fresh);
+    // Values that are present are written.
+    let mut hit = active(RecordKind::StolenPlate);
+    request(&mut hit, "r", 27, Priority::Routine, T0);
+    let v = serde_json::to_value(&hit).unwrap();
+    assert_eq!(v["requests"][0]["id"], "r");
+    assert_eq!(serde_json::from_value::<Lifecycle>(v).unwrap(), hit);
+}
+
+#[test]
 fn validation_windows_and_purge() {
     let mut l = active(RecordKind::StolenVehicle);
     assert_eq!(l.validation_window(), (T0 + 60 * DAY_US, T0 + 90 * DAY_US));
