@@ -1050,7 +1050,7 @@ impl crate::Tx for PgTx {
         let Some(from) = self.registry_index_pending().await? else {
             return Ok(0);
         };
-        let (mut keys, mut names) = (Vec::new(), Vec::new());
+        let mut builder = crate::IndexRowsBuilder::start()?;
         let mut after = from.saturating_sub(1);
         loop {
             let rows = sqlx::query(sql::REGISTRY_TERMS_FROM)
@@ -1058,17 +1058,22 @@ impl crate::Tx for PgTx {
                 .bind(crate::INDEX_BUILD_PAGE)
                 .fetch_all(&mut *self.tx)
                 .await?;
+            let mut terms = Vec::with_capacity(rows.len());
             for r in &rows {
                 let seq: i64 = r.try_get(0)?;
-                let terms: String = r.try_get(1)?;
-                crate::IndexTerms::parse(&terms)?.rows(seq, &mut keys, &mut names);
+                terms.push((seq, r.try_get::<String, _>(1)?));
                 after = seq;
             }
-            if (rows.len() as i64) < crate::INDEX_BUILD_PAGE {
+            let last = (rows.len() as i64) < crate::INDEX_BUILD_PAGE;
+            // The hand-over blocks only while the builder is two pages behind.
+            if let Err(e) = builder.push(terms) {
+                return Err(builder.finish().err().unwrap_or(e));
+            }
+            if last {
                 break;
             }
         }
-        crate::sort_index_rows(&mut keys, &mut names);
+        let (keys, names) = builder.finish()?;
         insert_index_rows(&mut self.tx, &keys, &names).await?;
         sqlx::query(sql::CLEAR_REGISTRY_PENDING)
             .execute(&mut *self.tx)

@@ -133,6 +133,20 @@ pub(crate) const INSERT_REGISTRY_KEY: &str =
 pub(crate) const INSERT_REGISTRY_NAME: &str =
     "INSERT INTO registry_names (token_hash, dob, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
+/// [`INSERT_REGISTRY_KEY`] for `rows` rows at once, with SQLite's `?` parameters.
+pub(crate) fn insert_registry_keys_many(rows: usize) -> String {
+    let values = vec!["(?, ?)"; rows].join(", ");
+    format!("INSERT INTO registry_keys (key_hash, seq) VALUES {values} ON CONFLICT DO NOTHING")
+}
+
+/// [`INSERT_REGISTRY_NAME`] for `rows` rows at once, with SQLite's `?` parameters.
+pub(crate) fn insert_registry_names_many(rows: usize) -> String {
+    let values = vec!["(?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO registry_names (token_hash, dob, seq) VALUES {values} ON CONFLICT DO NOTHING"
+    )
+}
+
 pub(crate) const UPDATE_REGISTRY_RECORD: &str = "UPDATE registry_records SET state = $2, updated_at_us = $3, validation_due_us = $4, file = $5, lifecycle = $6 WHERE id = $1";
 
 pub(crate) const UPDATE_REGISTRY_TERMS: &str =
