@@ -13,11 +13,38 @@ use crate::unit::{
 ///
 /// The inner number is private so that every `PrefCode` in the program is known to be valid;
 /// code that receives one never has to check it again.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PrefCode(u8);
+
+/// The 47 codes as text, so that writing one (every stored record, lifecycle and history
+/// entry has several) allocates nothing.
+const CODES: [&str; 47] = [
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
+    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47",
+];
+
+impl serde::Serialize for PrefCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PrefCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Code;
+        impl serde::de::Visitor<'_> for Code {
+            type Value = PrefCode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a prefecture code from \"01\" to \"47\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PrefCode, E> {
+                PrefCode::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Code)
+    }
+}
 
 impl PrefCode {
     /// Hokkaido (01), which has area headquarters and belongs to no regional bureau.
@@ -54,8 +81,8 @@ impl PrefCode {
     }
 
     /// The code as two digits, e.g. "01".
-    pub fn as_str(&self) -> String {
-        format!("{:02}", self.0)
+    pub fn as_str(&self) -> &'static str {
+        CODES[self.index()]
     }
 
     /// All 47 codes in ascending order.
@@ -75,7 +102,7 @@ impl PrefCode {
 
 impl fmt::Display for PrefCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02}", self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -97,7 +124,7 @@ impl TryFrom<String> for PrefCode {
 
 impl From<PrefCode> for String {
     fn from(code: PrefCode) -> String {
-        code.as_str()
+        code.as_str().to_string()
     }
 }
 
@@ -235,6 +262,29 @@ pub fn bureau_of(code: PrefCode) -> Option<&'static str> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_written_and_read_as_two_digit_strings() {
+        for p in PrefCode::all() {
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{:02}\"", p.as_u8()));
+            assert_eq!(p.as_str(), p.to_string());
+            assert_eq!(serde_json::from_str::<PrefCode>(&json).unwrap(), p);
+            let owned: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::from_value::<PrefCode>(owned).unwrap(), p);
+        }
+        for bad in [
+            "\"00\"",
+            "\"48\"",
+            "\"1\"",
+            "\" 01\"",
+            "13",
+            "null",
+            "\"１３\"",
+        ] {
+            assert!(serde_json::from_str::<PrefCode>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn new_accepts_only_1_to_47() {

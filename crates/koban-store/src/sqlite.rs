@@ -2396,7 +2396,7 @@ mod tests {
                 r.resends,
                 r.escalated_at_us
             ),
-            ("27".to_string(), "urgent", 2, 1, None)
+            ("27", "urgent", 2, 1, None)
         );
         let swept = tx.registry_hit_requests_to_sweep(3, 10).await.unwrap();
         assert_eq!(swept.len(), 1);
