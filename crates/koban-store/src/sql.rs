@@ -133,6 +133,16 @@ pub(crate) const INSERT_REGISTRY_KEY: &str =
 pub(crate) const INSERT_REGISTRY_NAME: &str =
     "INSERT INTO registry_names (token_hash, dob, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
+/// [`INSERT_REGISTRY_RECORD`] for `rows` records at once, with SQLite's `?` parameters.
+pub(crate) fn insert_registry_records_many(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO registry_records (id, kind, owner_pref, state, entered_at_us, updated_at_us, validation_due_us, index_terms, file, lifecycle) VALUES {values}"
+    )
+}
+
+pub(crate) const REGISTRY_SEQ_BY_ID: &str = "SELECT seq FROM registry_records WHERE id = $1";
+
 /// [`INSERT_REGISTRY_KEY`] for `rows` rows at once, with SQLite's `?` parameters.
 pub(crate) fn insert_registry_keys_many(rows: usize) -> String {
     let values = vec!["(?, ?)"; rows].join(", ");

@@ -757,14 +757,59 @@ fn tombstone_from_row(r: &Row<'_>) -> Result<crate::TombstoneRow, StoreError> {
     })
 }
 
+/// Records written per multi-row `INSERT` (ten parameters each).
+const RECORDS_PER_INSERT: usize = 32;
+
 /// Inserts records (with their terms) and returns their sequence numbers in order.
 fn insert_registry_rows(
     conn: &Connection,
     rows: &[crate::RegistryRow],
 ) -> Result<Vec<i64>, StoreError> {
-    let mut rec = conn.prepare_cached(&q(sql::INSERT_REGISTRY_RECORD))?;
     let mut seqs = Vec::with_capacity(rows.len());
-    for r in rows {
+    let mut chunks = rows.chunks_exact(RECORDS_PER_INSERT);
+    if rows.len() >= RECORDS_PER_INSERT {
+        let mut many =
+            conn.prepare_cached(&sql::insert_registry_records_many(RECORDS_PER_INSERT))?;
+        let mut seq_of = conn.prepare_cached(&q(sql::REGISTRY_SEQ_BY_ID))?;
+        for chunk in chunks.by_ref() {
+            let terms = chunk
+                .iter()
+                .map(|r| crate::IndexTerms::of(r).to_json())
+                .collect::<Result<Vec<_>, _>>()?;
+            let owners: Vec<&str> = chunk.iter().map(|r| r.owner_pref.as_str()).collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 10);
+            for ((r, t), owner) in chunk.iter().zip(&terms).zip(&owners) {
+                values.extend([
+                    &r.id as &dyn rusqlite::ToSql,
+                    &r.kind,
+                    owner,
+                    &r.state,
+                    &r.entered_at_us,
+                    &r.updated_at_us,
+                    &r.validation_due_us,
+                    t,
+                    &r.file,
+                    &r.lifecycle,
+                ]);
+            }
+            many.execute(&values[..])?;
+            // SQLite gives each new row the largest rowid so far plus one, so one statement's
+            // rows are numbered consecutively; the first row's number confirms it, and if it
+            // ever did not hold, each row's number is read back instead of assumed.
+            let last = conn.last_insert_rowid();
+            let first = last - (chunk.len() as i64 - 1);
+            let first_stored: i64 = seq_of.query_row([&chunk[0].id], |r| r.get(0))?;
+            if first_stored == first {
+                seqs.extend(first..=last);
+            } else {
+                for r in chunk {
+                    seqs.push(seq_of.query_row([&r.id], |row| row.get(0))?);
+                }
+            }
+        }
+    }
+    let mut rec = conn.prepare_cached(&q(sql::INSERT_REGISTRY_RECORD))?;
+    for r in chunks.remainder() {
         rec.execute(params![
             r.id,
             r.kind,
@@ -2463,8 +2508,8 @@ mod tests {
         assert_eq!(a.id, "rec_a");
     }
 
-    /// Enough rows that the build writes them in full multi-row statements and a
-    /// remainder, with one record already indexed the normal way in between.
+    /// Enough rows that records and index rows are written in full multi-row statements
+    /// and a remainder, with records already indexed the normal way in between.
     #[tokio::test]
     async fn a_large_deferred_build_writes_every_row_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -2484,13 +2529,19 @@ mod tests {
                 )
             })
             .collect();
-        tx.insert_registry_records_deferred(&rows[..n / 2])
+        // More than one multi-row statement's worth indexed at once, by the sequence
+        // numbers the insert returns.
+        let now = n / 2..n / 2 + RECORDS_PER_INSERT + 5;
+        tx.insert_registry_records_deferred(&rows[..now.start])
             .await
             .unwrap();
-        tx.insert_registry_records(&rows[n / 2..n / 2 + 1])
+        tx.insert_registry_records(&rows[now.clone()])
             .await
             .unwrap();
-        tx.insert_registry_records_deferred(&rows[n / 2 + 1..])
+        for i in [now.start, now.start + RECORDS_PER_INSERT - 1, now.end - 1] {
+            assert_eq!(ids_by_key(&mut tx, &keys[i]).await, vec![ids[i].clone()]);
+        }
+        tx.insert_registry_records_deferred(&rows[now.end..])
             .await
             .unwrap();
         // Two key rows and one name row per record; the one indexed at once is not
