@@ -719,9 +719,7 @@ async fn live_kinds(s: &Server, token: &str, after: u64) -> Vec<(String, String)
     {
         out.push((
             ev.kind.clone(),
-            ev.pref_code
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default(),
+            ev.pref_code.map(|p| p.to_string()).unwrap_or_default(),
         ));
     }
     out

@@ -149,7 +149,7 @@ impl Bus {
             seq: row.seq,
             at_us: row.at_us,
             kind: row.kind.clone(),
-            pref_code: row.pref_code.map(|p| p.as_str().to_string()),
+            pref_code: row.pref_code.map(|p| p.to_string()),
             data: row.data.clone(),
         };
         let payload = serde_json::to_vec(&wire).map_err(js_err)?;

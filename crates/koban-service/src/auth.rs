@@ -127,7 +127,7 @@ impl Koban {
         ev.actor_id = Some(user.id.clone());
         ev.actor_roles = user.roles.to_csv();
         ev.actor_unit = Some(user.unit_id.clone());
-        ev.scope_pref = user.pref_code.map(|p| p.as_str().to_string());
+        ev.scope_pref = user.pref_code.map(|p| p.to_string());
         ev.object("user", user.id.clone());
 
         if user.disabled_at_us.is_some() {
@@ -466,9 +466,7 @@ impl Koban {
             terminal_id: s.terminal_id.clone(),
             scope: match &actor.scope {
                 koban_org::Scope::National => vec!["*".into()],
-                koban_org::Scope::Prefectures(p) => {
-                    p.iter().map(|p| p.as_str().to_string()).collect()
-                }
+                koban_org::Scope::Prefectures(p) => p.iter().map(|p| p.to_string()).collect(),
             },
         }
     }

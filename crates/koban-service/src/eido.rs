@@ -94,7 +94,7 @@ impl Koban {
         let r = async {
             actor.require(Action::IncidentRead)?;
             let (row, incident) = crate::incidents::visible_incident(&mut *tx, &actor, id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             let calls = tx
                 .calls_of_incident(id)
                 .await?
@@ -163,7 +163,7 @@ impl Koban {
         let r = async {
             actor.require(Action::IncidentWrite)?;
             let pref = home_pref(&actor)?;
-            ev.scope_pref = Some(pref.as_str().to_string());
+            ev.scope_pref = Some(pref.to_string());
             let schema = self.inner.eido.as_ref().ok_or(ServiceError::Unavailable {
                 code: "eido_schema_unavailable",
                 message:

@@ -178,7 +178,7 @@ fn view(unit: Unit, pref: koban_org::PrefCode, now: i64) -> DispatchUnitView {
     DispatchUnitView {
         position_stale: age.is_none_or(|a| a > DEFAULT_MAX_POSITION_AGE_S as f64),
         position_age_s: age,
-        pref_code: pref.as_str().to_string(),
+        pref_code: pref.to_string(),
         unit,
     }
 }
@@ -275,7 +275,7 @@ impl Koban {
                     },
                     other => other.into(),
                 })?;
-            ev.scope_pref = Some(pref.as_str().to_string());
+            ev.scope_pref = Some(pref.to_string());
             let v = view(unit, pref, now);
             ev.publish(LiveDraft::of(kinds::UNIT_UPDATED, Some(pref), &v)?);
             Ok(v)
@@ -466,7 +466,7 @@ impl Koban {
             actor.require(Action::UnitReport)?;
             let row = visible_unit(&mut *tx, &actor, id).await?;
             let mut unit = unit_of(&row)?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             ev.detail("from", row.status.clone());
             unit.status = status;
             save_unit(&mut *tx, &mut ev, unit, row.pref_code, self.now_us()).await
@@ -490,7 +490,7 @@ impl Koban {
         let r = async {
             actor.require(Action::UnitReport)?;
             let row = visible_unit(&mut *tx, &actor, id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             let point = match (at.lat, at.lon) {
                 (Some(lat), Some(lon)) => {
                     let p = crate::incidents::check_point(
@@ -556,7 +556,7 @@ impl Koban {
             }
             let (row, incident) =
                 crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             let required = self
                 .config()
                 .incident_types
@@ -738,7 +738,7 @@ impl Koban {
             }
             let (row, mut incident) =
                 crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             if !incident.state().is_open() {
                 return Err(ServiceError::Conflict {
                     code: "incident_not_open",
@@ -828,7 +828,7 @@ impl Koban {
             actor.require(Action::UnitReport)?;
             let (row, mut incident) =
                 crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             let arow = tx
                 .assignments_of_incident(incident_id)
                 .await?
@@ -892,7 +892,7 @@ impl Koban {
             actor.require(Action::IncidentRead)?;
             let (row, _) =
                 crate::incidents::visible_incident(&mut *tx, &actor, incident_id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             tx.assignments_of_incident(incident_id)
                 .await?
                 .iter()

@@ -125,7 +125,7 @@ impl IncidentView {
         IncidentView {
             state: incident.state(),
             disposition: incident.disposition().map(str::to_string),
-            pref_code: pref.as_str().to_string(),
+            pref_code: pref.to_string(),
             incident,
         }
     }
@@ -346,11 +346,11 @@ impl Koban {
             })
             .await?;
             ev.object("call", call.id.clone());
-            ev.scope_pref = Some(pref.as_str().to_string());
+            ev.scope_pref = Some(pref.to_string());
             ev.detail("likely_duplicates", likely.len());
             Ok(CallView {
                 call,
-                pref_code: pref.as_str().to_string(),
+                pref_code: pref.to_string(),
                 incident_id: None,
                 likely_duplicates: likely,
             })
@@ -429,7 +429,7 @@ impl Koban {
                 tx.link_call(call_id, &incident.id).await?;
             }
             ev.object("incident", incident.id.clone());
-            ev.scope_pref = Some(pref.as_str().to_string());
+            ev.scope_pref = Some(pref.to_string());
             ev.detail("type_code", incident.type_code.clone());
             ev.detail("priority", incident.priority);
             let view = IncidentView::of(incident, pref);
@@ -452,7 +452,7 @@ impl Koban {
         let r = async {
             actor.require(Action::IncidentRead)?;
             let (row, incident) = visible_incident(&mut *tx, &actor, id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             Ok(IncidentView::of(incident, row.pref_code))
         }
         .await;
@@ -505,7 +505,7 @@ impl Koban {
             check_note(&t.note)?;
             let command = t.command()?;
             let (row, mut incident) = visible_incident(&mut *tx, &actor, id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             let now = self.now_us();
             let from = incident.state();
             incident
@@ -540,7 +540,7 @@ impl Koban {
             actor.require(Action::IncidentWrite)?;
             let (row, mut incident) = visible_incident(&mut *tx, &actor, id).await?;
             let call = visible_call(&mut *tx, &actor, call_id).await?;
-            ev.scope_pref = Some(row.pref_code.as_str().to_string());
+            ev.scope_pref = Some(row.pref_code.to_string());
             ev.detail("call_id", call.id.clone());
             if call.pref_code != row.pref_code {
                 return Err(ServiceError::invalid(

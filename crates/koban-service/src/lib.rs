@@ -192,7 +192,7 @@ impl Actor {
             actor_roles: self.user.roles.to_csv(),
             actor_unit: Some(self.user.unit_id.clone()),
             action: action.to_string(),
-            scope_pref: self.user.pref_code.map(|p| p.as_str().to_string()),
+            scope_pref: self.user.pref_code.map(|p| p.to_string()),
             purpose: ctx.purpose.clone(),
             client_addr: ctx.client_addr.clone(),
             request_id: ctx.request_id.clone(),

@@ -268,7 +268,7 @@ impl Koban {
             };
             tx.insert_message(&row, &recipients).await?;
             ev.object("message", row.id.clone());
-            ev.scope_pref = Some(pref.as_str().to_string());
+            ev.scope_pref = Some(pref.to_string());
             ev.detail("recipients", recipients.len());
             let receipts = recipients
                 .iter()
@@ -302,7 +302,7 @@ impl Koban {
                 Some(u) if actor.sees(Some(u.pref_code)) => u,
                 _ => return Err(ServiceError::NotFound { what: "unit" }),
             };
-            ev.scope_pref = Some(unit.pref_code.as_str().to_string());
+            ev.scope_pref = Some(unit.pref_code.to_string());
             let now = self.now_us();
             let items = tx.messages_of_unit(unit_id, MAX_INBOX).await?;
             let mut out = Vec::with_capacity(items.len());
@@ -346,7 +346,7 @@ impl Koban {
         let r = async {
             actor.require(Action::MessageReceive)?;
             let m = visible_message(&mut *tx, &actor, message_id).await?;
-            ev.scope_pref = Some(m.pref_code.as_str().to_string());
+            ev.scope_pref = Some(m.pref_code.to_string());
             if !tx
                 .mark_receipt(message_id, unit_id, self.now_us(), true)
                 .await?
@@ -384,7 +384,7 @@ impl Koban {
         let r = async {
             actor.require(Action::MessageSend)?;
             let m = visible_message(&mut *tx, &actor, message_id).await?;
-            ev.scope_pref = Some(m.pref_code.as_str().to_string());
+            ev.scope_pref = Some(m.pref_code.to_string());
             let receipts = tx
                 .receipts_of_message(message_id)
                 .await?

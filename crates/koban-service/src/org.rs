@@ -91,7 +91,7 @@ impl Koban {
         let r = async {
             actor.require(Action::OrgRead)?;
             let row = visible_unit(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.unit.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.unit.pref_code.map(|p| p.to_string());
             Ok(UnitView::from(&row))
         }
         .await;
@@ -128,7 +128,7 @@ impl Koban {
     ) -> Result<UnitView, ServiceError> {
         let mut ev = actor.draft(ctx, "org.create");
         ev.object("org_unit", new.id.clone());
-        ev.scope_pref = Some(new.pref_code.as_str().to_string());
+        ev.scope_pref = Some(new.pref_code.to_string());
         let r = async {
             actor.require(Action::OrgManage)?;
             let row = self.insert_new_unit(&mut *tx, &actor, &new, &[]).await?;
@@ -225,7 +225,7 @@ impl Koban {
         let r = async {
             actor.require(Action::OrgManage)?;
             let mut row = visible_unit(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.unit.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.unit.pref_code.map(|p| p.to_string());
             if row.builtin {
                 return Err(ServiceError::Conflict {
                     code: "builtin_unit",

@@ -258,7 +258,7 @@ fn record_view(l: &Loaded, now: i64) -> RecordView {
     RecordView {
         id: l.row.id.clone(),
         kind: l.row.kind.clone(),
-        owner_pref: l.life.owner().as_str().to_string(),
+        owner_pref: l.life.owner().to_string(),
         state: l.life.state(),
         in_active_file: l.life.in_active_file(),
         entered_by: l.life.entered_by().to_string(),
@@ -489,8 +489,8 @@ fn queue_item(r: &HitRequestRow, now: i64) -> HitQueueItem {
         record_id: r.record_id.clone(),
         record_kind: r.record_kind.clone(),
         request_id: r.request_id.clone(),
-        owner_pref: r.owner_pref.as_str().to_string(),
-        from_pref: r.from_pref.as_str().to_string(),
+        owner_pref: r.owner_pref.to_string(),
+        from_pref: r.from_pref.to_string(),
         priority: r.priority.clone(),
         state: r.state.clone(),
         sent_at: rfc3339(r.sent_at_us),
@@ -598,7 +598,7 @@ impl Koban {
             tx.insert_registry_records(std::slice::from_ref(&row))
                 .await?;
             ev.object(RECORD_OBJECT, id.clone());
-            ev.scope_pref = Some(ra.pref.as_str().to_string());
+            ev.scope_pref = Some(ra.pref.to_string());
             let loaded = Loaded { row, file, life };
             Ok(EntryView {
                 record: record_view(&loaded, now),
@@ -624,7 +624,7 @@ impl Koban {
         let r = async {
             actor.require(Action::RecordEnter)?;
             let mut l = reachable(&mut *tx, &actor, id, Reach::Owner, Access::Change).await?;
-            ev.scope_pref = Some(l.life.owner().as_str().to_string());
+            ev.scope_pref = Some(l.life.owner().to_string());
             let ra = registry_actor(&actor)?;
             let file = parse_file(body)?;
             if file.kind() != l.life.kind() {
@@ -675,7 +675,7 @@ impl Koban {
         let r = async {
             actor.require(permission)?;
             let mut l = reachable(&mut *tx, &actor, id, reach, Access::Change).await?;
-            ev.scope_pref = Some(l.life.owner().as_str().to_string());
+            ev.scope_pref = Some(l.life.owner().to_string());
             let ra = registry_actor(&actor)?;
             let msg = make(&l.life)?;
             if let Message::HitConfirmationRequest { request_id, .. } = &msg {
@@ -859,7 +859,7 @@ impl Koban {
         let r = async {
             actor.require(Action::RecordRead)?;
             let l = reachable(&mut *tx, &actor, id, Reach::Owner, Access::Read).await?;
-            ev.scope_pref = Some(l.life.owner().as_str().to_string());
+            ev.scope_pref = Some(l.life.owner().to_string());
             Ok(record_view(&l, self.now_us()))
         }
         .await;
@@ -879,7 +879,7 @@ impl Koban {
         let r = async {
             actor.require(Action::RecordRead)?;
             let l = reachable(&mut *tx, &actor, id, Reach::Owner, Access::Read).await?;
-            ev.scope_pref = Some(l.life.owner().as_str().to_string());
+            ev.scope_pref = Some(l.life.owner().to_string());
             Ok(HistoryView {
                 id: l.row.id.clone(),
                 state: l.life.state(),
@@ -1240,7 +1240,7 @@ impl Koban {
         };
         let mut ev = actor.draft(&RequestCtx::cli(), action);
         ev.object(RECORD_OBJECT, c.record_id.clone());
-        ev.scope_pref = Some(l.life.owner().as_str().to_string());
+        ev.scope_pref = Some(l.life.owner().to_string());
         ev.detail("request_id", c.request_id.clone());
         ev.detail("automatic", true);
         // The inquiring prefecture re-sends and escalates its own requests; the sweep does
@@ -1386,7 +1386,7 @@ impl Koban {
                 .await?;
                 let mut ev = actor.draft(&RequestCtx::cli(), "registry.purge");
                 ev.object(RECORD_OBJECT, row.id.clone());
-                ev.scope_pref = Some(row.owner_pref.as_str().to_string());
+                ev.scope_pref = Some(row.owner_pref.to_string());
                 ev.detail("reason", reason.clone());
                 ev.detail("kind", row.kind.clone());
                 ev.result = "success".into();
@@ -1865,7 +1865,7 @@ fn hit_view(l: &Loaded, score: Option<f64>) -> HitView {
     HitView {
         record_id: l.row.id.clone(),
         kind: l.row.kind.clone(),
-        owner_pref: l.life.owner().as_str().to_string(),
+        owner_pref: l.life.owner().to_string(),
         state: l.life.state(),
         caution: l.file.caution().names(),
         score,

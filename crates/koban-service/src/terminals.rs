@@ -36,7 +36,7 @@ impl From<&TerminalRow> for TerminalView {
             id: t.id.clone(),
             name: t.name.clone(),
             unit_id: t.unit_id.clone(),
-            pref_code: t.pref_code.map(|p| p.as_str().to_string()),
+            pref_code: t.pref_code.map(|p| p.to_string()),
             idle_exempt: t.idle_exempt,
             disabled: t.disabled_at_us.is_some(),
             created_at: rfc3339(t.created_at_us),
@@ -86,7 +86,7 @@ impl Koban {
                 disabled_at_us: None,
             };
             ev.object("terminal", row.id.clone());
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             ev.detail("idle_exempt", row.idle_exempt);
             tx.insert_terminal(&row).await?;
             Ok(TerminalCreated {
@@ -132,7 +132,7 @@ impl Koban {
                 Some(t) if actor.sees(t.pref_code) => t,
                 _ => return Err(ServiceError::NotFound { what: "terminal" }),
             };
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             let now = self.now_us();
             tx.disable_terminal(id, now).await?;
             Ok(TerminalView::from(&TerminalRow {

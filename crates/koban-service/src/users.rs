@@ -34,9 +34,9 @@ impl UserView {
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             unit_id: u.unit_id.clone(),
-            pref_code: u.pref_code.map(|p| p.as_str().to_string()),
+            pref_code: u.pref_code.map(|p| p.to_string()),
             roles: u.roles.clone(),
-            grants: grants.iter().map(|p| p.as_str().to_string()).collect(),
+            grants: grants.iter().map(|p| p.to_string()).collect(),
             locked: u.locked_at_us.is_some(),
             disabled: u.disabled_at_us.is_some(),
             allow_concurrent: u.allow_concurrent,
@@ -225,7 +225,7 @@ impl Koban {
                 updated_at_us: now,
             };
             ev.object("user", row.id.clone());
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             ev.detail("username", row.username.clone());
             ev.detail("roles", row.roles.to_csv());
             ev.detail("unit_id", row.unit_id.clone());
@@ -285,7 +285,7 @@ impl Koban {
         let r = async {
             actor.require(Action::UserRead)?;
             let row = visible_user(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             let grants = tx.user_grants(&row.id).await?;
             Ok(UserView::from_row(&row, &grants))
         }
@@ -306,7 +306,7 @@ impl Koban {
         let r = async {
             actor.require(Action::UserManage)?;
             let mut row = visible_user(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             let mut reauth = false;
             if let Some(name) = patch.display_name {
                 check_text("display_name", &name, 100)?;
@@ -399,7 +399,7 @@ impl Koban {
         let r = async {
             actor.require(Action::UserManage)?;
             let mut row = visible_user(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             let now = self.now_us();
             match change {
                 AccountChange::Unlock => {
@@ -464,7 +464,7 @@ impl Koban {
         let r = async {
             actor.require(Action::UserManage)?;
             let mut row = visible_user(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             let hash = prepared?;
             let now = self.now_us();
             row.password_hash = hash;
@@ -490,7 +490,7 @@ impl Koban {
         let r = async {
             actor.require(Action::UserManage)?;
             let mut row = visible_user(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             let secret = TotpSecret::generate()
                 .map_err(|e| ServiceError::Internal(format!("TOTP secret: {e}")))?;
             let now = self.now_us();
@@ -530,7 +530,7 @@ impl Koban {
             })?;
             ev.detail("pref_code", pref.as_str());
             let row = visible_user(&mut *tx, &actor, id).await?;
-            ev.scope_pref = row.pref_code.map(|p| p.as_str().to_string());
+            ev.scope_pref = row.pref_code.map(|p| p.to_string());
             if !actor.sees(Some(pref)) {
                 return Err(ServiceError::Forbidden {
                     action: "grant outside your scope",

@@ -460,10 +460,13 @@ impl<'a> IndexTerms<'a> {
 
 /// Index rows in the order their B-trees want them, without repeats.
 pub(crate) fn sort_index_rows(keys: &mut Vec<(i64, i64)>, names: &mut Vec<(i64, i64, i64)>) {
-    keys.sort_unstable();
-    keys.dedup();
-    names.sort_unstable();
-    names.dedup();
+    sort_unique(keys);
+    sort_unique(names);
+}
+
+fn sort_unique<T: Ord>(rows: &mut Vec<T>) {
+    rows.sort_unstable();
+    rows.dedup();
 }
 
 /// Records whose index rows [`Tx::build_registry_index`] reads per page.
@@ -482,8 +485,8 @@ pub(crate) type IndexRows = (Vec<(i64, i64)>, Vec<(i64, i64, i64)>);
 /// build, with the machine's other core idle. Here the connection reads the next page
 /// while this thread parses the last one, and the two kinds of rows are sorted at once.
 pub(crate) struct IndexRowsBuilder {
-    pages: Option<std::sync::mpsc::SyncSender<Vec<(i64, String)>>>,
-    worker: std::thread::JoinHandle<Result<IndexRows, StoreError>>,
+    pages: std::sync::mpsc::SyncSender<Vec<(i64, String)>>,
+    worker: Option<std::thread::JoinHandle<Result<IndexRows, StoreError>>>,
 }
 
 impl IndexRowsBuilder {
@@ -500,12 +503,8 @@ impl IndexRowsBuilder {
                     }
                 }
                 std::thread::scope(|s| {
-                    let names_sorted = s.spawn(|| {
-                        names.sort_unstable();
-                        names.dedup();
-                    });
-                    keys.sort_unstable();
-                    keys.dedup();
+                    let names_sorted = s.spawn(|| sort_unique(&mut names));
+                    sort_unique(&mut keys);
                     names_sorted
                         .join()
                         .map_err(|_| StoreError::Thread("sorting the name rows panicked".into()))
@@ -514,26 +513,38 @@ impl IndexRowsBuilder {
             })
             .map_err(|e| StoreError::Thread(format!("starting the index build: {e}")))?;
         Ok(IndexRowsBuilder {
-            pages: Some(pages),
-            worker,
+            pages,
+            worker: Some(worker),
         })
     }
 
     /// Hands over one page of `(seq, index_terms)`. If the thread has stopped (stored
-    /// terms that do not parse), the error is its.
+    /// terms that do not parse), its error is returned.
     pub(crate) fn push(&mut self, page: Vec<(i64, String)>) -> Result<(), StoreError> {
-        let sent = self.pages.as_ref().is_some_and(|p| p.send(page).is_ok());
-        if sent {
+        if self.pages.send(page).is_ok() {
             return Ok(());
         }
-        self.pages = None;
-        Err(StoreError::Thread("the index build stopped early".into()))
+        match self.worker.take().map(Self::join) {
+            Some(Err(e)) => Err(e),
+            _ => Err(StoreError::Thread("the index build stopped early".into())),
+        }
     }
 
     /// Waits for the rows of every page pushed.
-    pub(crate) fn finish(mut self) -> Result<IndexRows, StoreError> {
-        self.pages = None;
-        self.worker
+    pub(crate) fn finish(self) -> Result<IndexRows, StoreError> {
+        let IndexRowsBuilder { pages, worker } = self;
+        // Closing the channel is what ends the thread's loop.
+        drop(pages);
+        match worker {
+            Some(w) => Self::join(w),
+            None => Err(StoreError::Thread("the index build stopped early".into())),
+        }
+    }
+
+    fn join(
+        worker: std::thread::JoinHandle<Result<IndexRows, StoreError>>,
+    ) -> Result<IndexRows, StoreError> {
+        worker
             .join()
             .map_err(|_| StoreError::Thread("the index build panicked".into()))?
     }
@@ -1041,10 +1052,12 @@ mod tests {
     fn terms_that_do_not_parse_fail_the_build() {
         let mut b = IndexRowsBuilder::start().unwrap();
         b.push(vec![(1, "{not json".into())]).unwrap();
-        // Later pages may or may not be taken before the thread stops; the end is the
-        // parse error either way.
-        let _ = b.push(vec![(2, terms(&["K|a"], &[]))]);
-        let e = b.finish().unwrap_err();
+        // Later pages may or may not be taken before the thread stops; the first call to
+        // see it stopped reports its parse error, whichever that is.
+        let e = match b.push(vec![(2, terms(&["K|a"], &[]))]) {
+            Err(e) => e,
+            Ok(()) => b.finish().unwrap_err(),
+        };
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     }
 }

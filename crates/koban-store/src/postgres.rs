@@ -1066,9 +1066,7 @@ impl crate::Tx for PgTx {
             }
             let last = (rows.len() as i64) < crate::INDEX_BUILD_PAGE;
             // The hand-over blocks only while the builder is two pages behind.
-            if let Err(e) = builder.push(terms) {
-                return Err(builder.finish().err().unwrap_or(e));
-            }
+            builder.push(terms)?;
             if last {
                 break;
             }

@@ -274,7 +274,7 @@ impl Dyn {
         self.sql.push_str(" IN (");
         self.bind("", Param::Text("--".into()));
         for p in prefs {
-            self.bind(", ", Param::Text(p.as_str().to_string()));
+            self.bind(", ", Param::Text(p.to_string()));
         }
         self.sql.push(')');
         self
@@ -300,7 +300,7 @@ pub(crate) fn list_units(f: &UnitFilter) -> Dyn {
         q.sql.push_str(" AND (builtin OR pref_code IN (");
         q.bind("", Param::Text("--".into()));
         for p in prefs {
-            q.bind(", ", Param::Text(p.as_str().to_string()));
+            q.bind(", ", Param::Text(p.to_string()));
         }
         q.sql.push_str("))");
     }

@@ -760,77 +760,108 @@ fn tombstone_from_row(r: &Row<'_>) -> Result<crate::TombstoneRow, StoreError> {
 /// Records written per multi-row `INSERT` (ten parameters each).
 const RECORDS_PER_INSERT: usize = 32;
 
+/// Index rows written per multi-row `INSERT`. An index rebuild writes tens of millions of
+/// rows; one statement execution each spent more on binding, stepping and resetting the
+/// statement than on the B-tree insert itself.
+const INDEX_ROWS_PER_INSERT: usize = 256;
+
+/// Writes `rows` `per` at a time with the multi-row statement `many_sql(per)`, and the
+/// rest one at a time with `one_sql`; `bind` lists one row's parameters. Calls `after`
+/// with each statement's rows once it has run.
+fn insert_chunked<T, const N: usize>(
+    conn: &Connection,
+    rows: &[T],
+    per: usize,
+    many_sql: fn(usize) -> String,
+    one_sql: &str,
+    bind: impl Fn(&T) -> [&dyn rusqlite::ToSql; N],
+    mut after: impl FnMut(&[T]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut chunks = rows.chunks_exact(per);
+    if rows.len() >= per {
+        let mut many = conn.prepare_cached(&many_sql(per))?;
+        for chunk in chunks.by_ref() {
+            many.execute(rusqlite::params_from_iter(chunk.iter().flat_map(&bind)))?;
+            after(chunk)?;
+        }
+    }
+    let mut one = conn.prepare_cached(&q(one_sql))?;
+    for r in chunks.remainder() {
+        one.execute(&bind(r)[..])?;
+        after(std::slice::from_ref(r))?;
+    }
+    Ok(())
+}
+
+/// A record's parameters that are not fields of its row.
+struct StoredRecord<'a> {
+    row: &'a crate::RegistryRow,
+    owner: &'static str,
+    terms: String,
+}
+
 /// Inserts records (with their terms) and returns their sequence numbers in order.
 fn insert_registry_rows(
     conn: &Connection,
     rows: &[crate::RegistryRow],
 ) -> Result<Vec<i64>, StoreError> {
+    let stored = rows
+        .iter()
+        .map(|row| {
+            Ok(StoredRecord {
+                row,
+                owner: row.owner_pref.as_str(),
+                terms: crate::IndexTerms::of(row).to_json()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut seq_of = conn.prepare_cached(&q(sql::REGISTRY_SEQ_BY_ID))?;
     let mut seqs = Vec::with_capacity(rows.len());
-    let mut chunks = rows.chunks_exact(RECORDS_PER_INSERT);
-    if rows.len() >= RECORDS_PER_INSERT {
-        let mut many =
-            conn.prepare_cached(&sql::insert_registry_records_many(RECORDS_PER_INSERT))?;
-        let mut seq_of = conn.prepare_cached(&q(sql::REGISTRY_SEQ_BY_ID))?;
-        for chunk in chunks.by_ref() {
-            let terms = chunk
-                .iter()
-                .map(|r| crate::IndexTerms::of(r).to_json())
-                .collect::<Result<Vec<_>, _>>()?;
-            let owners: Vec<&str> = chunk.iter().map(|r| r.owner_pref.as_str()).collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 10);
-            for ((r, t), owner) in chunk.iter().zip(&terms).zip(&owners) {
-                values.extend([
-                    &r.id as &dyn rusqlite::ToSql,
-                    &r.kind,
-                    owner,
-                    &r.state,
-                    &r.entered_at_us,
-                    &r.updated_at_us,
-                    &r.validation_due_us,
-                    t,
-                    &r.file,
-                    &r.lifecycle,
-                ]);
-            }
-            many.execute(&values[..])?;
-            // SQLite gives each new row the largest rowid so far plus one, so one statement's
-            // rows are numbered consecutively; the first row's number confirms it, and if it
-            // ever did not hold, each row's number is read back instead of assumed.
+    insert_chunked(
+        conn,
+        &stored,
+        RECORDS_PER_INSERT,
+        sql::insert_registry_records_many,
+        sql::INSERT_REGISTRY_RECORD,
+        |s| {
+            let r = s.row;
+            [
+                &r.id as &dyn rusqlite::ToSql,
+                &r.kind,
+                &s.owner,
+                &r.state,
+                &r.entered_at_us,
+                &r.updated_at_us,
+                &r.validation_due_us,
+                &s.terms,
+                &r.file,
+                &r.lifecycle,
+            ]
+        },
+        |written| {
+            // SQLite gives each new row the largest rowid so far plus one, so one
+            // statement's rows are numbered consecutively; the first row's number confirms
+            // it, and where it does not hold (a table whose largest rowid is the largest
+            // integer), each row's number is read back instead of assumed.
             let last = conn.last_insert_rowid();
-            let first = last - (chunk.len() as i64 - 1);
-            let first_stored: i64 = seq_of.query_row([&chunk[0].id], |r| r.get(0))?;
+            if written.len() == 1 {
+                seqs.push(last);
+                return Ok(());
+            }
+            let first = last - (written.len() as i64 - 1);
+            let first_stored: i64 = seq_of.query_row([&written[0].row.id], |r| r.get(0))?;
             if first_stored == first {
                 seqs.extend(first..=last);
             } else {
-                for r in chunk {
-                    seqs.push(seq_of.query_row([&r.id], |row| row.get(0))?);
+                for s in written {
+                    seqs.push(seq_of.query_row([&s.row.id], |r| r.get(0))?);
                 }
             }
-        }
-    }
-    let mut rec = conn.prepare_cached(&q(sql::INSERT_REGISTRY_RECORD))?;
-    for r in chunks.remainder() {
-        rec.execute(params![
-            r.id,
-            r.kind,
-            r.owner_pref.as_str(),
-            r.state,
-            r.entered_at_us,
-            r.updated_at_us,
-            r.validation_due_us,
-            crate::IndexTerms::of(r).to_json()?,
-            r.file,
-            r.lifecycle
-        ])?;
-        seqs.push(conn.last_insert_rowid());
-    }
+            Ok(())
+        },
+    )?;
     Ok(seqs)
 }
-
-/// Index rows written per multi-row `INSERT`. An index rebuild writes tens of millions of
-/// rows; one statement execution each spent more on binding, stepping and resetting the
-/// statement than on the B-tree insert itself.
-const INDEX_ROWS_PER_INSERT: usize = 256;
 
 /// Writes index rows; callers pass them sorted, so the B-tree inserts stay local.
 fn insert_index_rows(
@@ -838,33 +869,24 @@ fn insert_index_rows(
     keys: &[(i64, i64)],
     names: &[(i64, i64, i64)],
 ) -> Result<(), StoreError> {
-    let mut chunks = keys.chunks_exact(INDEX_ROWS_PER_INSERT);
-    if keys.len() >= INDEX_ROWS_PER_INSERT {
-        let mut many =
-            conn.prepare_cached(&sql::insert_registry_keys_many(INDEX_ROWS_PER_INSERT))?;
-        for chunk in chunks.by_ref() {
-            let flat = chunk.iter().flat_map(|(k, seq)| [k, seq]);
-            many.execute(rusqlite::params_from_iter(flat))?;
-        }
-    }
-    let mut key = conn.prepare_cached(&q(sql::INSERT_REGISTRY_KEY))?;
-    for (k, seq) in chunks.remainder() {
-        key.execute(params![k, seq])?;
-    }
-    let mut chunks = names.chunks_exact(INDEX_ROWS_PER_INSERT);
-    if names.len() >= INDEX_ROWS_PER_INSERT {
-        let mut many =
-            conn.prepare_cached(&sql::insert_registry_names_many(INDEX_ROWS_PER_INSERT))?;
-        for chunk in chunks.by_ref() {
-            let flat = chunk.iter().flat_map(|(t, d, seq)| [t, d, seq]);
-            many.execute(rusqlite::params_from_iter(flat))?;
-        }
-    }
-    let mut name = conn.prepare_cached(&q(sql::INSERT_REGISTRY_NAME))?;
-    for (t, d, seq) in chunks.remainder() {
-        name.execute(params![t, d, seq])?;
-    }
-    Ok(())
+    insert_chunked(
+        conn,
+        keys,
+        INDEX_ROWS_PER_INSERT,
+        sql::insert_registry_keys_many,
+        sql::INSERT_REGISTRY_KEY,
+        |(k, seq)| [k as &dyn rusqlite::ToSql, seq],
+        |_| Ok(()),
+    )?;
+    insert_chunked(
+        conn,
+        names,
+        INDEX_ROWS_PER_INSERT,
+        sql::insert_registry_names_many,
+        sql::INSERT_REGISTRY_NAME,
+        |(t, d, seq)| [t as &dyn rusqlite::ToSql, d, seq],
+        |_| Ok(()),
+    )
 }
 
 /// Removes a record's index rows, as its stored terms list them; returns its sequence
@@ -2016,9 +2038,7 @@ impl Tx for SqliteTx {
                 after = seq;
             }
             let last = (terms.len() as i64) < crate::INDEX_BUILD_PAGE;
-            if let Err(e) = builder.push(terms) {
-                return Err(builder.finish().err().unwrap_or(e));
-            }
+            builder.push(terms)?;
             if last {
                 break;
             }
@@ -2563,6 +2583,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seqs.len(), n);
+    }
+
+    /// Once the largest sequence number is the largest integer, SQLite numbers new rows at
+    /// random; the multi-row insert then reads each row's number back.
+    #[tokio::test]
+    async fn records_are_indexed_by_their_own_numbers_when_rowids_are_not_consecutive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        drop(SqliteStore::open(&path, SqliteSync::Normal).await.unwrap());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO registry_records (seq, id, kind, owner_pref, state, entered_at_us, \
+                 updated_at_us, validation_due_us, index_terms, file, lifecycle) \
+                 VALUES (9223372036854775807, 'rec_max', 'wanted', '13', 'active', 1, 1, 2, \
+                 '{\"keys\":[],\"names\":[]}', '{}', '{}')",
+                [],
+            )
+            .unwrap();
+        let store = SqliteStore::open(&path, SqliteSync::Normal).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let n = RECORDS_PER_INSERT * 2 + 3;
+        let ids: Vec<String> = (0..n).map(|i| format!("rec_{i}")).collect();
+        let keys: Vec<String> = (0..n).map(|i| format!("K|{i}")).collect();
+        let rows: Vec<_> = (0..n).map(|i| row(&ids[i], &[&keys[i]], &[])).collect();
+        tx.insert_registry_records(&rows).await.unwrap();
+        for i in 0..n {
+            assert_eq!(ids_by_key(&mut tx, &keys[i]).await, vec![ids[i].clone()]);
+        }
     }
 
     #[tokio::test]

@@ -77,37 +77,34 @@ pub async fn run(
     }
     let (work_tx, work_rx) = mpsc::channel::<(usize, Instant)>(MAX_QUEUED);
     let work_rx = Arc::new(Mutex::new(work_rx));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Duration, bool)>();
-    let mut workers = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let (work_rx, done_tx, requests) = (work_rx.clone(), done_tx.clone(), requests.clone());
-        workers.push(tokio::spawn(async move {
-            let mut conn: Option<Conn> = None;
-            loop {
-                // Take the next due request; the lock is held only while waiting for one.
-                let next = work_rx.lock().await.recv().await;
-                let Some((i, handed)) = next else { break };
-                let req = &requests[i % requests.len()];
-                let ok = match conn.as_mut() {
-                    Some(c) => c.exchange(req).await,
-                    None => match Conn::open(addr).await {
-                        Ok(c) => conn.insert(c).exchange(req).await,
-                        Err(_) => Err(()),
-                    },
-                };
-                let ok = match ok {
-                    Ok(status_ok) => status_ok,
-                    Err(()) => {
+    // Each connection keeps its own results and hands them back when the queue closes.
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (work_rx, requests) = (work_rx.clone(), requests.clone());
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                let mut conn: Option<Conn> = None;
+                loop {
+                    // Take the next request; the lock is held only while waiting for one.
+                    let next = work_rx.lock().await.recv().await;
+                    let Some((i, handed)) = next else { break };
+                    if conn.is_none() {
+                        conn = Conn::open(addr).await.ok();
+                    }
+                    let answer = match conn.as_mut() {
+                        Some(c) => c.exchange(&requests[i % requests.len()]).await,
+                        None => Err(()),
+                    };
+                    if answer.is_err() {
                         // A broken or timed-out connection is not reused.
                         conn = None;
-                        false
                     }
-                };
-                let _ = done_tx.send((handed.elapsed(), ok));
-            }
-        }));
-    }
-    drop(done_tx);
+                    results.push((handed.elapsed(), answer == Ok(true)));
+                }
+                results
+            })
+        })
+        .collect();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
     for i in 0..total {
@@ -118,21 +115,23 @@ pub async fn run(
         }
     }
     drop(work_tx);
-    let mut latencies = Vec::with_capacity(total as usize);
-    let mut errors = 0u64;
-    while let Some((d, ok)) = done_rx.recv().await {
-        latencies.push(d);
-        errors += u64::from(!ok);
-    }
-    let elapsed_s = start.elapsed().as_secs_f64();
+    let mut results = Vec::with_capacity(total as usize);
     for w in workers {
-        let _ = w.await;
+        results.extend(w.await?);
     }
-    Ok(Outcome {
-        latencies,
-        errors,
-        elapsed_s,
-    })
+    Ok(Outcome::of(results, start.elapsed().as_secs_f64()))
+}
+
+impl Outcome {
+    /// Gathers `(latency, succeeded)` pairs.
+    pub fn of(results: Vec<(Duration, bool)>, elapsed_s: f64) -> Outcome {
+        let errors = results.iter().filter(|(_, ok)| !ok).count() as u64;
+        Outcome {
+            latencies: results.into_iter().map(|(d, _)| d).collect(),
+            errors,
+            elapsed_s,
+        }
+    }
 }
 
 /// One keep-alive connection and its read buffer.

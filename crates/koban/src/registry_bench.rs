@@ -739,7 +739,7 @@ async fn http_load(
     let probe = tokio::task::spawn_blocking(|| machine_probe(3.0)).await?;
     let cpu_before = process_cpu_s();
     let total = rate * seconds;
-    let (lat, errors, elapsed) = match b.http_client {
+    let outcome = match b.http_client {
         HttpClient::Lean => {
             let auth = format!("Bearer {token}");
             let host = addr.to_string();
@@ -754,23 +754,22 @@ async fn http_load(
                     )
                 })
                 .collect();
-            let o = crate::loadgen::run(addr, Arc::new(requests), rate, total, b.http_connections)
-                .await?;
-            (o.latencies, o.errors, o.elapsed_s)
+            crate::loadgen::run(addr, Arc::new(requests), rate, total, b.http_connections).await?
         }
         HttpClient::Reqwest => reqwest_load(addr, token, bodies, rate, total).await?,
     };
+    let elapsed = outcome.elapsed_s;
     // The load generator runs in this process too, so this is client and server together.
     let cpu_cores = cpu_before
         .zip(process_cpu_s())
         .map(|(a, b)| r3((b - a) / elapsed));
     let _ = stop_tx.send(());
     let _ = server.await;
-    let mut s = stats(lat);
+    let mut s = stats(outcome.latencies);
     s["client"] = json!(format!("{:?}", b.http_client).to_lowercase());
     s["offered_per_s"] = json!(rate);
     s["achieved_per_s"] = json!((total as f64 / elapsed).round());
-    s["errors"] = json!(errors);
+    s["errors"] = json!(outcome.errors);
     s["cpu_cores_used"] = json!(cpu_cores);
     s["machine_probe"] = probe;
     Ok(s)
@@ -784,28 +783,21 @@ async fn reqwest_load(
     bodies: Vec<Vec<u8>>,
     rate: u64,
     total: u64,
-) -> Result<(Vec<Duration>, u64, f64)> {
+) -> Result<crate::loadgen::Outcome> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
     let url = format!("http://{addr}/api/v1/registry/inquiries");
-    let bodies = Arc::new(bodies);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
+    let mut answers = Vec::with_capacity(total as usize);
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         let sent = Instant::now();
-        let (client, url, token, bodies, tx) = (
-            client.clone(),
-            url.clone(),
-            token.to_string(),
-            bodies.clone(),
-            tx.clone(),
-        );
-        tokio::spawn(async move {
-            let body = bodies[i as usize % bodies.len()].clone();
+        let (client, url, token) = (client.clone(), url.clone(), token.to_string());
+        let body = bodies[i as usize % bodies.len()].clone();
+        answers.push(tokio::spawn(async move {
             let ok = client
                 .post(&url)
                 .bearer_auth(&token)
@@ -814,17 +806,16 @@ async fn reqwest_load(
                 .body(body)
                 .send()
                 .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            let _ = tx.send((sent.elapsed(), ok));
-        });
+                .is_ok_and(|r| r.status().is_success());
+            (sent.elapsed(), ok)
+        }));
     }
-    drop(tx);
-    let mut lat = Vec::with_capacity(total as usize);
-    let mut errors = 0u64;
-    while let Some((d, ok)) = rx.recv().await {
-        lat.push(d);
-        errors += u64::from(!ok);
+    let mut results = Vec::with_capacity(answers.len());
+    for a in answers {
+        results.push(a.await?);
     }
-    Ok((lat, errors, start.elapsed().as_secs_f64()))
+    Ok(crate::loadgen::Outcome::of(
+        results,
+        start.elapsed().as_secs_f64(),
+    ))
 }
