@@ -48,6 +48,15 @@ pub fn search_keys(file: &RecordFile) -> Vec<String> {
     keys
 }
 
+/// True for the partial keys [`search_keys`] adds to a record's subject keys (a plate
+/// without its place name, a document number alone, a firearm serial alone). The others
+/// are exactly [`RecordFile::subject_keys`], so a caller holding the search keys need not
+/// build the subject keys a second time.
+pub fn is_partial_key(key: &str) -> bool {
+    key.split_once('|')
+        .is_some_and(|(ns, _)| [PLATE_NO_PLACE, DOCUMENT_NUMBER, FIREARM_SERIAL].contains(&ns))
+}
+
 /// The key an identifier query looks up in the index of [`search_keys`]; `None` for a
 /// person query. Partial queries look up the partial namespace and are narrowed
 /// afterwards by [`matches_record`].

@@ -487,3 +487,70 @@ proptest! {
         }
     }
 }
+
+/// The bulk import takes a record's subject keys from its search keys (all but the partial
+/// ones) instead of building them twice; the two must agree for every kind of file.
+#[test]
+fn search_keys_less_the_partial_ones_are_the_subject_keys() {
+    let files = vec![
+        RecordFile::Wanted(wanted()),
+        RecordFile::Missing(missing()),
+        RecordFile::StolenVehicle(StolenVehicle {
+            vehicle_id: VehicleId::parse("ZVW30-1234567").unwrap(),
+            plate: Some(Plate::parse("品川300あ1234").unwrap()),
+            make: "トヨタ".into(),
+            model: "プリウス".into(),
+            colour: "白".into(),
+            stolen_on: d("2025-05-31"),
+        }),
+        RecordFile::StolenPlate(StolenPlate {
+            plate: Plate::parse("練馬 500 さ 12-34").unwrap(),
+            plates_taken: 2,
+            stolen_on: d("2025-05-02"),
+        }),
+        RecordFile::StolenFirearm(StolenFirearm {
+            firearm: FirearmId::parse("Smith & Wesson", "AB-1234", Some(".38")).unwrap(),
+            firearm_type: "拳銃".into(),
+            stolen_on: d("2025-01-01"),
+        }),
+        RecordFile::StolenArticle(StolenArticle {
+            number: ArticleNumber::parse(ArticleNumberKind::Serial, "SN-99").unwrap(),
+            article_type: "カメラ".into(),
+            brand: "Canon".into(),
+            stolen_on: d("2025-01-01"),
+        }),
+        RecordFile::TravelDocument(TravelDocumentRecord {
+            document: TravelDocumentId::parse("JPN", "P", "TK1234567").unwrap(),
+            status: DocumentStatus::Stolen,
+            reported_on: d("2025-05-01"),
+            holder: Some(name()),
+            holder_date_of_birth: Some(d("1980-04-01")),
+        }),
+    ];
+    for f in files {
+        let search = index::search_keys(&f);
+        let mut subject = f.subject_keys();
+        subject.sort();
+        subject.dedup();
+        let kept: Vec<String> = search
+            .iter()
+            .filter(|k| !index::is_partial_key(k))
+            .cloned()
+            .collect();
+        assert_eq!(kept, subject, "{:?}", f.kind());
+        // Every identifier file has a partial key too, and person files have none.
+        let partial = search.iter().any(|k| index::is_partial_key(k));
+        assert_eq!(
+            partial,
+            matches!(
+                f,
+                RecordFile::StolenVehicle(_)
+                    | RecordFile::StolenPlate(_)
+                    | RecordFile::StolenFirearm(_)
+                    | RecordFile::TravelDocument(_)
+            ),
+            "{:?}",
+            f.kind()
+        );
+    }
+}

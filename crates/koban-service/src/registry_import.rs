@@ -34,8 +34,36 @@ pub struct ImportItem {
     pub line: u64,
     pub owner: PrefCode,
     pub kind: RecordKind,
-    pub subject_keys: Vec<String>,
+    /// The record's subject keys, each as its hash for the conflict check and its place
+    /// in `row.keys` (hashed by the parsing threads, not by the one that stores).
+    pub subjects: Vec<(u64, usize)>,
     pub row: RegistryRow,
+}
+
+impl ImportItem {
+    fn subject(&self, place: usize) -> &str {
+        self.row.keys.get(place).map_or("", String::as_str)
+    }
+}
+
+/// A hasher for keys that are hashes already (the import's subject keys): using the
+/// value as it is saves hashing them a second time on the storing thread.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is expected; fold anything else in rather than lose it.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// What one batch did.
@@ -50,7 +78,7 @@ pub struct ImportBatchReport {
 #[derive(Debug, Default)]
 pub struct ImportState {
     /// Subject key (hashed) → owner and kind of the first record of this import on it.
-    seen: HashMap<u64, (PrefCode, RecordKind)>,
+    seen: HashMap<u64, (PrefCode, RecordKind), std::hash::BuildHasherDefault<PreHashed>>,
     /// Whether storage already held records when the import began (then each subject is
     /// also looked up there).
     check_storage: Option<bool>,
@@ -165,11 +193,19 @@ fn item_from_value(
     let life = Lifecycle::imported(file.kind(), owner, &entered_by, entered_at, &importer, now)
         .map_err(|e| from_registry(line, &e))?;
     let row = record_row(&new_id("rec"), &file, &life, now).map_err(|e| from_service(line, e))?;
+    // The row's keys are the subject keys plus the partial ones (`index::search_keys`).
+    let subjects = row
+        .keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| !koban_registry::index::is_partial_key(k))
+        .map(|(place, k)| (key_hash(k), place))
+        .collect();
     Ok(ImportItem {
         line,
         owner,
         kind: file.kind(),
-        subject_keys: file.subject_keys(),
+        subjects,
         row,
     })
 }
@@ -406,11 +442,8 @@ impl Koban {
                 match check(&mut *tx, state, &item, check_storage).await? {
                     Some(p) => report.rejected.push(p),
                     None => {
-                        for k in &item.subject_keys {
-                            state
-                                .seen
-                                .entry(key_hash(k))
-                                .or_insert((item.owner, item.kind));
+                        for (hash, _) in &item.subjects {
+                            state.seen.entry(*hash).or_insert((item.owner, item.kind));
                         }
                         rows.push(item.row);
                     }
@@ -486,8 +519,9 @@ async fn check(
     item: &ImportItem,
     check_storage: bool,
 ) -> Result<Option<LineProblem>, ServiceError> {
-    for k in &item.subject_keys {
-        if let Some((owner, kind)) = state.seen.get(&key_hash(k)) {
+    for &(hash, place) in &item.subjects {
+        let k = item.subject(place);
+        if let Some((owner, kind)) = state.seen.get(&hash) {
             if *owner == item.owner {
                 return Ok(Some(problem(
                     item.line,
@@ -507,8 +541,8 @@ async fn check(
         }
     }
     if check_storage {
-        for k in &item.subject_keys {
-            for row in tx.registry_by_key(k).await? {
+        for &(_, place) in &item.subjects {
+            for row in tx.registry_by_key(item.subject(place)).await? {
                 let live = matches!(
                     row.state.as_str(),
                     "pending_verification" | "active" | "located"

@@ -687,6 +687,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Tidies up after a bulk load: SQLite folds the write-ahead log back into the database
     /// and cuts it to nothing; PostgreSQL refreshes the registry tables' planner statistics.
     async fn checkpoint(&self) -> Result<(), StoreError>;
+    /// Called by a bulk load between its batches. SQLite copies the committed log into the
+    /// database now, so that the next batch writes the WAL over from its start instead of
+    /// growing the file: the checkpoint thread never catches up with a writer that begins
+    /// its next transaction at once, and a growing file costs the kernel a fresh, zeroed
+    /// block for every page. PostgreSQL has nothing to do.
+    async fn bulk_batch_done(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn close(&self);
 }
 

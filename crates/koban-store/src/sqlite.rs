@@ -1193,6 +1193,20 @@ impl Store for SqliteStore {
         .map_err(|e| StoreError::Sqlite(format!("checkpoint task: {e}")))?
     }
 
+    async fn bulk_batch_done(&self) -> Result<(), StoreError> {
+        let state = self.writer.state.lock().await;
+        // With a transaction open, another writer is mid-batch: leave the log to it. The
+        // copy (and the database sync that ends it) holds up the writer, which is why only
+        // a bulk load asks for it: in steady use the checkpoint thread copies the log
+        // without anyone waiting, and the file is cut back past `WAL_RESTART_BYTES`.
+        if !state.open {
+            state
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     async fn close(&self) {
         // rusqlite closes connections when the last handle drops; make sure the WAL is
         // folded back so the file is self-contained for backups.

@@ -133,6 +133,7 @@ pub async fn import(
                 let done = koban
                     .system_import_records(operator, &source, &b.sha256, b.items, &mut state)
                     .await?;
+                koban.store().bulk_batch_done().await?;
                 summary.store_seconds += t_store.elapsed().as_secs_f64();
                 write_problems(report, &source, &done.rejected, &mut bar_drawn)?;
                 summary.rejected += done.rejected.len() as u64;

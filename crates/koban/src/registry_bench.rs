@@ -70,6 +70,10 @@ pub struct RegistryBench {
     /// Scratch directory (default: a new one under the system temp dir, removed after).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Keep the generated `records.jsonl` in the data directory, so that the same load can
+    /// be repeated with `koban import records` (for profiling, or to compare builds).
+    #[arg(long)]
+    keep_records: bool,
 }
 
 /// Family names: kanji and reading.
@@ -565,7 +569,9 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
         "imported {} records in {:.1} s ({import_per_s:.0}/s, {:.1} s storing, {:.1} s building {} index rows); {} rejected",
         s.loaded, s.seconds, s.store_seconds, s.index_seconds, s.index_rows, s.rejected
     );
-    let _ = std::fs::remove_file(&file);
+    if !b.keep_records {
+        let _ = std::fs::remove_file(&file);
+    }
     let token = login(&koban).await?;
     let ctx = RequestCtx {
         client_addr: Some("bench".into()),
