@@ -262,7 +262,7 @@ impl Koban {
         app.reload_geo().await?;
         // A bulk load that stopped before its final pass (or a migration of the index)
         // leaves records without index rows; nothing is answered until they are built.
-        app.system_build_registry_index("koban").await?;
+        app.system_build_registry_index("koban", None).await?;
         Ok(app)
     }
 

@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 
 use koban_org::PrefCode;
 use koban_registry::{Date, Lifecycle, RecordKind, RegistryError, compatible, date::jst_date};
-use koban_store::RegistryRow;
+use koban_store::{CollectedIndex, RegistryRow, registry_digest};
 use serde::Serialize;
 
 use crate::registry::{parse_file, record_row};
@@ -37,6 +37,10 @@ pub struct ImportItem {
     /// The record's subject keys, each as its hash for the conflict check and its place
     /// in `row.keys` (hashed by the parsing threads, not by the one that stores).
     pub subjects: Vec<(u64, usize)>,
+    /// The digests of the row's keys, and of its name tokens with the date of birth, for
+    /// the index a load into an empty registry builds at its end (hashed here, on the
+    /// parsing threads, instead of by that final pass).
+    pub digests: koban_store::RecordDigests,
     pub row: RegistryRow,
 }
 
@@ -82,6 +86,21 @@ pub struct ImportState {
     /// Whether storage already held records when the import began (then each subject is
     /// also looked up there).
     check_storage: Option<bool>,
+    /// The index rows of a load into an empty registry, collected batch by batch; given
+    /// up (`None`) for a registry that was not empty, or past `MAX_COLLECTED_INDEX_ROWS`.
+    collected: Option<CollectedIndex>,
+}
+
+/// Most index rows an import keeps in memory for its final index pass (16 to 24 bytes
+/// each, so under about 1.2 GiB, sorting included). Past it, the pass reads the stored
+/// records instead, as after an interrupted load.
+pub const MAX_COLLECTED_INDEX_ROWS: usize = 50_000_000;
+
+impl ImportState {
+    /// The index rows collected so far, for [`Koban::system_build_registry_index`].
+    pub fn take_collected(&mut self) -> Option<CollectedIndex> {
+        self.collected.take()
+    }
 }
 
 fn key_hash(k: &str) -> u64 {
@@ -201,11 +220,19 @@ fn item_from_value(
         .filter(|(_, k)| !koban_registry::index::is_partial_key(k))
         .map(|(place, k)| (key_hash(k), place))
         .collect();
+    let digests = (
+        row.keys.iter().map(|k| registry_digest(k)).collect(),
+        row.names
+            .iter()
+            .map(|(t, dob)| (registry_digest(t), *dob))
+            .collect(),
+    );
     Ok(ImportItem {
         line,
         owner,
         kind: file.kind(),
         subjects,
+        digests,
         row,
     })
 }
@@ -425,12 +452,14 @@ impl Koban {
         let (mut tx, actor) = self.begin_system(operator).await?;
         let mut ev = actor.draft(&RequestCtx::cli(), "registry.import");
         ev.object("registry_import", source);
+        let mut digests = Vec::with_capacity(items.len());
         let r = async {
             let check_storage = match state.check_storage {
                 Some(c) => c,
                 None => {
                     let c = !tx.registry_is_empty().await?;
                     state.check_storage = Some(c);
+                    state.collected = (!c).then(CollectedIndex::default);
                     c
                 }
             };
@@ -446,17 +475,19 @@ impl Koban {
                             state.seen.entry(*hash).or_insert((item.owner, item.kind));
                         }
                         rows.push(item.row);
+                        digests.push(item.digests);
                     }
                 }
             }
             // A load into an empty registry leaves the index rows to one sorted pass at
             // its end (`system_build_registry_index`): inserting them batch by batch
             // touches most leaves of large B-trees every time.
-            if check_storage {
+            let seqs = if check_storage {
                 tx.insert_registry_records(&rows).await?;
+                Vec::new()
             } else {
-                tx.insert_registry_records_deferred(&rows).await?;
-            }
+                tx.insert_registry_records_deferred(&rows).await?
+            };
             report.loaded = rows.len();
             // Freeing a batch (tens of thousands of strings the parser threads allocated)
             // was a visible part of the storing thread's profile, and that thread is the
@@ -466,15 +497,33 @@ impl Koban {
             ev.detail("rejected", report.rejected.len());
             ev.detail("lines", format!("{first}-{last}"));
             ev.detail("sha256", batch_sha256);
-            Ok(report)
+            Ok((report, seqs))
         }
         .await;
-        self.conclude(tx, ev, r).await
+        let done = self.conclude(tx, ev, r).await;
+        // Only what was committed joins the collected index rows.
+        match (&done, state.collected.as_mut()) {
+            (Ok((_, seqs)), Some(c)) => {
+                c.add(seqs, &digests);
+                if c.rows() > MAX_COLLECTED_INDEX_ROWS {
+                    state.collected = None;
+                }
+            }
+            (Err(_), _) => state.collected = None,
+            _ => {}
+        }
+        done.map(|(report, _)| report)
     }
 
     /// Builds the index rows a bulk load deferred, or an interrupted one left, in one
     /// sorted pass; audited when there was anything to build. Returns the rows written.
-    pub async fn system_build_registry_index(&self, operator: &str) -> Result<u64, ServiceError> {
+    /// A load into an empty registry passes the rows it collected, which spares reading
+    /// the records back where they cover exactly the pending ones.
+    pub async fn system_build_registry_index(
+        &self,
+        operator: &str,
+        collected: Option<CollectedIndex>,
+    ) -> Result<u64, ServiceError> {
         let (mut tx, actor) = self.begin_system(operator).await?;
         let Some(from_seq) = tx.registry_index_pending().await? else {
             return Ok(0);
@@ -483,7 +532,7 @@ impl Koban {
         let mut ev = actor.draft(&RequestCtx::cli(), "registry.index_build");
         ev.object("registry_index", "registry");
         let r = async {
-            let rows = tx.build_registry_index().await?;
+            let rows = tx.build_registry_index(collected).await?;
             ev.detail("from_seq", from_seq);
             ev.detail("index_rows", rows);
             Ok(rows)

@@ -469,6 +469,83 @@ fn sort_unique<T: Ord>(rows: &mut Vec<T>) {
     rows.dedup();
 }
 
+/// One record's index digests: its keys', and its name tokens' with the date of birth.
+pub type RecordDigests = (Vec<i64>, Vec<(i64, i64)>);
+
+/// Index rows a bulk load collected while it stored its records (the digests computed by
+/// its parsing threads), so that [`Tx::build_registry_index`] need not read every record
+/// back, parse its terms and hash them again. Used only when the load's records are
+/// exactly the pending ones: sequence numbers `first_seq..=last_seq`, every one of them
+/// the load's, and none after; otherwise the build reads the records as usual.
+#[derive(Debug, Default)]
+pub struct CollectedIndex {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// Records the rows belong to.
+    pub records: u64,
+    /// `(key digest, seq)`, in any order.
+    pub keys: Vec<(i64, i64)>,
+    /// `(name digest, date of birth as yyyymmdd, seq)`, in any order.
+    pub names: Vec<(i64, i64, i64)>,
+}
+
+impl CollectedIndex {
+    /// Adds the rows of records just stored under `seqs`; `digests` gives each record's
+    /// key digests and `(name digest, date of birth)` pairs, in the same order.
+    pub fn add(&mut self, seqs: &[i64], digests: &[RecordDigests]) {
+        for (&seq, (keys, names)) in seqs.iter().zip(digests) {
+            if self.records == 0 {
+                self.first_seq = seq;
+            }
+            self.last_seq = seq;
+            self.records += 1;
+            self.keys.extend(keys.iter().map(|&d| (d, seq)));
+            self.names
+                .extend(names.iter().map(|&(d, dob)| (d, dob, seq)));
+        }
+    }
+
+    /// Index rows held.
+    pub fn rows(&self) -> usize {
+        self.keys.len() + self.names.len()
+    }
+
+    /// True if these rows are exactly those of the records pending from `pending_from`
+    /// on, the largest sequence number stored being `max_seq`: the load's numbers start
+    /// there, run without a gap, and nothing was stored after them. (Numbers are unique,
+    /// so as many records as the range is long fill it.)
+    pub(crate) fn covers(&self, pending_from: i64, max_seq: Option<i64>) -> bool {
+        self.records > 0
+            && self.first_seq == pending_from
+            && max_seq == Some(self.last_seq)
+            && self
+                .last_seq
+                .checked_sub(self.first_seq)
+                .and_then(|d| d.checked_add(1))
+                == i64::try_from(self.records).ok()
+    }
+
+    /// The rows sorted and without repeats.
+    pub(crate) fn into_sorted(self) -> Result<IndexRows, StoreError> {
+        sort_at_once(self.keys, self.names)
+    }
+}
+
+/// Sorts key rows and name rows (without repeats) on two threads at once.
+fn sort_at_once(
+    mut keys: Vec<(i64, i64)>,
+    mut names: Vec<(i64, i64, i64)>,
+) -> Result<IndexRows, StoreError> {
+    std::thread::scope(|s| {
+        let names_sorted = s.spawn(|| sort_unique(&mut names));
+        sort_unique(&mut keys);
+        names_sorted
+            .join()
+            .map_err(|_| StoreError::Thread("sorting the name rows panicked".into()))
+    })?;
+    Ok((keys, names))
+}
+
 /// Records whose index rows [`Tx::build_registry_index`] reads per page.
 pub(crate) const INDEX_BUILD_PAGE: i64 = 100_000;
 
@@ -502,14 +579,7 @@ impl IndexRowsBuilder {
                         IndexTerms::parse(&terms)?.rows(seq, &mut keys, &mut names);
                     }
                 }
-                std::thread::scope(|s| {
-                    let names_sorted = s.spawn(|| sort_unique(&mut names));
-                    sort_unique(&mut keys);
-                    names_sorted
-                        .join()
-                        .map_err(|_| StoreError::Thread("sorting the name rows panicked".into()))
-                })?;
-                Ok((keys, names))
+                sort_at_once(keys, names)
             })
             .map_err(|e| StoreError::Thread(format!("starting the index build: {e}")))?;
         Ok(IndexRowsBuilder {
@@ -847,16 +917,21 @@ pub trait Tx: Send {
     /// into a large registry otherwise spends its time inserting digests at random places
     /// of big B-trees. [`Tx::build_registry_index`] adds them in one sorted pass; until
     /// then inquiries report the registry as incomplete.
+    /// Returns the records' sequence numbers, in order.
     async fn insert_registry_records_deferred(
         &mut self,
         rows: &[RegistryRow],
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<i64>, StoreError>;
     /// The first record sequence number whose index rows may be missing, if any (a bulk
     /// load in progress or interrupted, or a migration that changed the index).
     async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError>;
     /// Writes the index rows of every record from the pending mark on, from the terms each
-    /// record holds, and clears the mark. Returns the index rows written.
-    async fn build_registry_index(&mut self) -> Result<u64, StoreError>;
+    /// record holds (or from `collected`, where it covers exactly those records), and
+    /// clears the mark. Returns the index rows written.
+    async fn build_registry_index(
+        &mut self,
+        collected: Option<CollectedIndex>,
+    ) -> Result<u64, StoreError>;
     /// Updates a record's columns and documents; with `reindex`, replaces its index rows
     /// with `row.keys` and `row.names`.
     async fn update_registry_record(
@@ -1018,6 +1093,27 @@ pub(crate) fn i64_of(v: u64, what: &str) -> Result<i64, StoreError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collected_rows_cover_only_exactly_the_pending_records() {
+        let mut c = CollectedIndex::default();
+        assert!(!c.covers(1, None));
+        c.add(
+            &[5, 6, 7],
+            &[
+                (vec![1], vec![]),
+                (vec![2], vec![(3, 19800101)]),
+                (vec![], vec![]),
+            ],
+        );
+        assert_eq!((c.first_seq, c.last_seq, c.records, c.rows()), (5, 7, 3, 3));
+        assert!(c.covers(5, Some(7)));
+        // Pending from earlier (records of an interrupted load), stored after, or a gap.
+        assert!(!c.covers(4, Some(7)));
+        assert!(!c.covers(5, Some(8)));
+        c.add(&[9], &[(vec![4], vec![])]);
+        assert!(!c.covers(5, Some(9)));
+    }
 
     fn terms(keys: &[&str], names: &[(&str, i64)]) -> String {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();

@@ -1021,11 +1021,13 @@ impl crate::Tx for PgTx {
     async fn insert_registry_records_deferred(
         &mut self,
         rows: &[crate::RegistryRow],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let mut first = None;
+        let mut all = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(10_000) {
             let seqs = insert_registry_batch(&mut self.tx, chunk).await?;
             first = first.or(seqs.iter().min().copied());
+            all.extend(seqs);
         }
         if let Some(first) = first {
             sqlx::query(sql::SET_REGISTRY_PENDING)
@@ -1034,7 +1036,7 @@ impl crate::Tx for PgTx {
                 .await
                 .map_err(StoreError::from_sqlx)?;
         }
-        Ok(())
+        Ok(all)
     }
 
     async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError> {
@@ -1045,11 +1047,29 @@ impl crate::Tx for PgTx {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    async fn build_registry_index(&mut self) -> Result<u64, StoreError> {
+    async fn build_registry_index(
+        &mut self,
+        collected: Option<crate::CollectedIndex>,
+    ) -> Result<u64, StoreError> {
         use sqlx::Row;
         let Some(from) = self.registry_index_pending().await? else {
             return Ok(0);
         };
+        if let Some(c) = collected {
+            let max_seq: Option<i64> = sqlx::query_scalar(sql::REGISTRY_MAX_SEQ)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            if c.covers(from, max_seq) {
+                let (keys, names) = c.into_sorted()?;
+                insert_index_rows(&mut self.tx, &keys, &names).await?;
+                sqlx::query(sql::CLEAR_REGISTRY_PENDING)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                return Ok((keys.len() + names.len()) as u64);
+            }
+        }
         let mut builder = crate::IndexRowsBuilder::start()?;
         let mut after = from.saturating_sub(1);
         loop {

@@ -181,6 +181,7 @@ pub(crate) const SET_REGISTRY_PENDING: &str =
     "INSERT INTO registry_unindexed (id, from_seq) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
 
 pub(crate) const CLEAR_REGISTRY_PENDING: &str = "DELETE FROM registry_unindexed";
+pub(crate) const REGISTRY_MAX_SEQ: &str = "SELECT MAX(seq) FROM registry_records";
 
 pub(crate) const REGISTRY_BY_ID: &str = "SELECT r.id, r.kind, r.owner_pref, r.state, r.entered_at_us, r.updated_at_us, r.validation_due_us, r.file, r.lifecycle FROM registry_records r WHERE r.id = $1";
 

@@ -2019,20 +2019,23 @@ impl Tx for SqliteTx {
     async fn insert_registry_records_deferred(
         &mut self,
         rows: &[crate::RegistryRow],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let conn = self.c()?;
         let seqs = insert_registry_rows(conn, rows)?;
         if let Some(first) = seqs.first() {
             exec(conn, &q(sql::SET_REGISTRY_PENDING), [first])?;
         }
-        Ok(())
+        Ok(seqs)
     }
 
     async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError> {
         one(self.c()?, &q(sql::REGISTRY_PENDING), [], |r| Ok(r.get(0)?))
     }
 
-    async fn build_registry_index(&mut self) -> Result<u64, StoreError> {
+    async fn build_registry_index(
+        &mut self,
+        collected: Option<crate::CollectedIndex>,
+    ) -> Result<u64, StoreError> {
         let conn = self.c()?;
         let Some(from) = one(conn, &q(sql::REGISTRY_PENDING), [], |r| {
             Ok(r.get::<_, i64>(0)?)
@@ -2040,6 +2043,15 @@ impl Tx for SqliteTx {
         else {
             return Ok(0);
         };
+        if let Some(c) = collected {
+            let max_seq: Option<i64> = conn.query_row(sql::REGISTRY_MAX_SEQ, [], |r| r.get(0))?;
+            if c.covers(from, max_seq) {
+                let (keys, names) = c.into_sorted()?;
+                insert_index_rows(conn, &keys, &names)?;
+                exec(conn, &q(sql::CLEAR_REGISTRY_PENDING), [])?;
+                return Ok((keys.len() + names.len()) as u64);
+            }
+        }
         let mut builder = crate::IndexRowsBuilder::start()?;
         let mut after = from.saturating_sub(1);
         let mut page = conn.prepare_cached(&q(sql::REGISTRY_TERMS_FROM))?;
@@ -2525,7 +2537,7 @@ mod tests {
         // The migration leaves the index to be built from each record's terms.
         assert_eq!(tx.registry_index_pending().await.unwrap(), Some(1));
         assert!(ids_by_key(&mut tx, "PLT|x").await.is_empty());
-        assert_eq!(tx.build_registry_index().await.unwrap(), 4);
+        assert_eq!(tx.build_registry_index(None).await.unwrap(), 4);
         assert_eq!(tx.registry_index_pending().await.unwrap(), None);
         assert_eq!(ids_by_key(&mut tx, "PLT|x").await, vec!["rec_b"]);
         assert_eq!(ids_by_key(&mut tx, "VIN|y").await, vec!["rec_b"]);
@@ -2540,6 +2552,82 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(a.id, "rec_a");
+    }
+
+    fn digests_of(rows: &[crate::RegistryRow]) -> Vec<crate::RecordDigests> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r.keys.iter().map(|k| crate::registry_digest(k)).collect(),
+                    r.names
+                        .iter()
+                        .map(|(t, d)| (crate::registry_digest(t), *d))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The index a bulk load builds from the rows it collected is the one reading the
+    /// records back gives; where the collected rows do not cover exactly the pending
+    /// records (here one stored by someone else after them), the build reads the records.
+    #[tokio::test]
+    async fn collected_index_rows_build_what_reading_the_records_builds() {
+        let n = RECORDS_PER_INSERT * 3 + 5;
+        let ids: Vec<String> = (0..n).map(|i| format!("rec_{i}")).collect();
+        let keys: Vec<String> = (0..n).map(|i| format!("K|{}", i % 40)).collect();
+        let rows: Vec<_> = (0..n)
+            .map(|i| {
+                row(
+                    &ids[i],
+                    &[&keys[i], "K|shared"],
+                    &[("sato", 19800101 + i as i64)],
+                )
+            })
+            .collect();
+        let mut results = Vec::new();
+        for (collect, foreign) in [(false, false), (true, false), (true, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("t.sqlite3"), SqliteSync::Normal)
+                .await
+                .unwrap();
+            let mut tx = store.begin().await.unwrap();
+            let mut collected = crate::CollectedIndex::default();
+            for part in [&rows[..n / 2], &rows[n / 2..]] {
+                let seqs = tx.insert_registry_records_deferred(part).await.unwrap();
+                collected.add(&seqs, &digests_of(part));
+            }
+            if foreign {
+                tx.insert_registry_records_deferred(&[row("rec_x", &["K|x"], &[])])
+                    .await
+                    .unwrap();
+            }
+            let built = tx
+                .build_registry_index(collect.then_some(collected))
+                .await
+                .unwrap();
+            assert_eq!(tx.registry_index_pending().await.unwrap(), None);
+            let mut found = Vec::new();
+            for k in ["K|0", "K|39", "K|shared"] {
+                let mut ids = ids_by_key(&mut tx, k).await;
+                ids.sort();
+                found.push(ids);
+            }
+            let names = tx
+                .registry_name_candidates("sato", 19800101, 19800101 + n as i64, 10 * n as u32)
+                .await
+                .unwrap()
+                .len();
+            if foreign {
+                assert_eq!(ids_by_key(&mut tx, "K|x").await, vec!["rec_x"]);
+                assert_eq!(built, 3 * n as u64 + 1);
+            } else {
+                results.push((built, found, names));
+            }
+        }
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0].0, 3 * n as u64);
+        assert_eq!(results[0].2, n);
     }
 
     /// Enough rows that records and index rows are written in full multi-row statements
@@ -2580,7 +2668,7 @@ mod tests {
             .unwrap();
         // Two key rows and one name row per record; the one indexed at once is not
         // written twice.
-        let built = tx.build_registry_index().await.unwrap();
+        let built = tx.build_registry_index(None).await.unwrap();
         assert_eq!(built, 3 * n as u64);
         for i in [
             0,
@@ -2656,7 +2744,7 @@ mod tests {
         assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_now"]);
         assert_eq!(ids_by_key(&mut tx, "K|4").await, vec!["rec_mid"]);
         assert!(ids_by_key(&mut tx, "K|5").await.is_empty());
-        tx.build_registry_index().await.unwrap();
+        tx.build_registry_index(None).await.unwrap();
         assert_eq!(tx.registry_index_pending().await.unwrap(), None);
         assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_d1", "rec_now"]);
         assert_eq!(ids_by_key(&mut tx, "K|5").await, vec!["rec_d3"]);

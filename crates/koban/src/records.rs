@@ -156,7 +156,9 @@ pub async fn import(
     if progress {
         eprint!("\nbuilding the index…");
     }
-    summary.index_rows = koban.system_build_registry_index(operator).await?;
+    summary.index_rows = koban
+        .system_build_registry_index(operator, state.take_collected())
+        .await?;
     summary.index_seconds = t_index.elapsed().as_secs_f64();
     // A bulk load leaves a large WAL; fold it in now rather than during the first queries.
     koban.store().checkpoint().await?;
