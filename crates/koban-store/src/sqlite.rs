@@ -2554,6 +2554,25 @@ mod tests {
         assert_eq!(a.id, "rec_a");
     }
 
+    /// `n` records `rec_{i}`, each with its own key, the key `K|shared` and the name
+    /// token `sato` born on a day of its own; returns the ids and the rows.
+    fn numbered_rows(
+        n: usize,
+        key: impl Fn(usize) -> String,
+    ) -> (Vec<String>, Vec<crate::RegistryRow>) {
+        let ids: Vec<String> = (0..n).map(|i| format!("rec_{i}")).collect();
+        let rows = (0..n)
+            .map(|i| {
+                row(
+                    &ids[i],
+                    &[&key(i), "K|shared"],
+                    &[("sato", 19800101 + i as i64)],
+                )
+            })
+            .collect();
+        (ids, rows)
+    }
+
     fn digests_of(rows: &[crate::RegistryRow]) -> Vec<crate::RecordDigests> {
         rows.iter()
             .map(|r| {
@@ -2574,17 +2593,7 @@ mod tests {
     #[tokio::test]
     async fn collected_index_rows_build_what_reading_the_records_builds() {
         let n = RECORDS_PER_INSERT * 3 + 5;
-        let ids: Vec<String> = (0..n).map(|i| format!("rec_{i}")).collect();
-        let keys: Vec<String> = (0..n).map(|i| format!("K|{}", i % 40)).collect();
-        let rows: Vec<_> = (0..n)
-            .map(|i| {
-                row(
-                    &ids[i],
-                    &[&keys[i], "K|shared"],
-                    &[("sato", 19800101 + i as i64)],
-                )
-            })
-            .collect();
+        let (_, rows) = numbered_rows(n, |i| format!("K|{}", i % 40));
         let mut results = Vec::new();
         for (collect, foreign) in [(false, false), (true, false), (true, true)] {
             let dir = tempfile::tempdir().unwrap();
@@ -2640,17 +2649,8 @@ mod tests {
             .unwrap();
         let mut tx = store.begin().await.unwrap();
         let n = INDEX_ROWS_PER_INSERT * 2 + 37;
-        let ids: Vec<String> = (0..n).map(|i| format!("rec_{i}")).collect();
+        let (ids, rows) = numbered_rows(n, |i| format!("K|{i}"));
         let keys: Vec<String> = (0..n).map(|i| format!("K|{i}")).collect();
-        let rows: Vec<_> = (0..n)
-            .map(|i| {
-                row(
-                    &ids[i],
-                    &[&keys[i], "K|shared"],
-                    &[("sato", 19800101 + i as i64)],
-                )
-            })
-            .collect();
         // More than one multi-row statement's worth indexed at once, by the sequence
         // numbers the insert returns.
         let now = n / 2..n / 2 + RECORDS_PER_INSERT + 5;
