@@ -43,6 +43,27 @@ fn wanted() -> WantedPerson {
     }
 }
 
+fn vehicle() -> StolenVehicle {
+    StolenVehicle {
+        vehicle_id: VehicleId::parse("ZVW30-1234567").unwrap(),
+        plate: Some(Plate::parse("品川300あ1234").unwrap()),
+        make: "トヨタ".into(),
+        model: "プリウス".into(),
+        colour: "白".into(),
+        stolen_on: d("2025-05-31"),
+    }
+}
+
+fn passport() -> TravelDocumentRecord {
+    TravelDocumentRecord {
+        document: TravelDocumentId::parse("JPN", "P", "TK1234567").unwrap(),
+        status: DocumentStatus::Stolen,
+        reported_on: d("2025-05-01"),
+        holder: Some(name()),
+        holder_date_of_birth: Some(d("1980-04-01")),
+    }
+}
+
 fn fields(errors: &[RegistryError]) -> Vec<(&str, &str)> {
     errors
         .iter()
@@ -197,14 +218,7 @@ fn unidentified_person_needs_a_description() {
 
 #[test]
 fn property_files() {
-    let v = StolenVehicle {
-        vehicle_id: VehicleId::parse("ZVW30-1234567").unwrap(),
-        plate: Some(Plate::parse("品川300あ1234").unwrap()),
-        make: "トヨタ".into(),
-        model: "プリウス".into(),
-        colour: "白".into(),
-        stolen_on: d("2025-05-31"),
-    };
+    let v = vehicle();
     let f = RecordFile::StolenVehicle(v.clone());
     assert!(f.validate(today()).is_empty());
     assert_eq!(
@@ -262,13 +276,7 @@ fn property_files() {
 
 #[test]
 fn only_the_issuing_state_enters_travel_documents() {
-    let t = TravelDocumentRecord {
-        document: TravelDocumentId::parse("JPN", "P", "TK1234567").unwrap(),
-        status: DocumentStatus::Stolen,
-        reported_on: d("2025-05-01"),
-        holder: Some(name()),
-        holder_date_of_birth: Some(d("1980-04-01")),
-    };
+    let t = passport();
     let f = RecordFile::TravelDocument(t.clone());
     assert!(f.validate(today()).is_empty());
     assert_eq!(f.subject_keys(), vec!["DOC|JPN|P|TK1234567"]);
@@ -495,14 +503,7 @@ fn search_keys_less_the_partial_ones_are_the_subject_keys() {
     let files = vec![
         RecordFile::Wanted(wanted()),
         RecordFile::Missing(missing()),
-        RecordFile::StolenVehicle(StolenVehicle {
-            vehicle_id: VehicleId::parse("ZVW30-1234567").unwrap(),
-            plate: Some(Plate::parse("品川300あ1234").unwrap()),
-            make: "トヨタ".into(),
-            model: "プリウス".into(),
-            colour: "白".into(),
-            stolen_on: d("2025-05-31"),
-        }),
+        RecordFile::StolenVehicle(vehicle()),
         RecordFile::StolenPlate(StolenPlate {
             plate: Plate::parse("練馬 500 さ 12-34").unwrap(),
             plates_taken: 2,
@@ -519,13 +520,7 @@ fn search_keys_less_the_partial_ones_are_the_subject_keys() {
             brand: "Canon".into(),
             stolen_on: d("2025-01-01"),
         }),
-        RecordFile::TravelDocument(TravelDocumentRecord {
-            document: TravelDocumentId::parse("JPN", "P", "TK1234567").unwrap(),
-            status: DocumentStatus::Stolen,
-            reported_on: d("2025-05-01"),
-            holder: Some(name()),
-            holder_date_of_birth: Some(d("1980-04-01")),
-        }),
+        RecordFile::TravelDocument(passport()),
     ];
     for f in files {
         let search = index::search_keys(&f);

@@ -13,7 +13,7 @@
 //! with a history that says they were imported (see `Lifecycle::imported`).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use koban_org::PrefCode;
 use koban_registry::{Date, Lifecycle, RecordKind, RegistryError, compatible, date::jst_date};
@@ -34,23 +34,29 @@ pub struct ImportItem {
     pub line: u64,
     pub owner: PrefCode,
     pub kind: RecordKind,
-    /// The record's subject keys, each as its hash for the conflict check and its place
-    /// in `row.keys` (hashed by the parsing threads, not by the one that stores).
-    pub subjects: Vec<(u64, usize)>,
-    /// The digests of the row's keys, and of its name tokens with the date of birth, for
-    /// the index a load into an empty registry builds at its end (hashed here, on the
-    /// parsing threads, instead of by that final pass).
+    /// Where the record's subject keys are in `row.keys` (the others are partial keys).
+    pub subjects: Vec<usize>,
+    /// The digests of the row's keys (in `row.keys` order), and of its name tokens with
+    /// the date of birth, computed by the parsing threads. The conflict check looks the
+    /// subject keys up by them, and a load into an empty registry builds its index from
+    /// them.
     pub digests: koban_store::RecordDigests,
     pub row: RegistryRow,
 }
 
 impl ImportItem {
-    fn subject(&self, place: usize) -> &str {
-        self.row.keys.get(place).map_or("", String::as_str)
+    /// The subject keys as `(digest, key)`.
+    fn subject_keys(&self) -> impl Iterator<Item = (i64, &str)> {
+        self.subjects.iter().filter_map(|&place| {
+            Some((
+                *self.digests.0.get(place)?,
+                self.row.keys.get(place)?.as_str(),
+            ))
+        })
     }
 }
 
-/// A hasher for keys that are hashes already (the import's subject keys): using the
+/// A hasher for keys that are digests already (the import's subject keys): using the
 /// value as it is saves hashing them a second time on the storing thread.
 #[derive(Default)]
 struct PreHashed(u64);
@@ -60,13 +66,13 @@ impl Hasher for PreHashed {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is expected; fold anything else in rather than lose it.
+        // Only `write_i64` is expected; fold anything else in rather than lose it.
         for b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
+    fn write_i64(&mut self, v: i64) {
+        self.0 = u64::from_ne_bytes(v.to_ne_bytes());
     }
 }
 
@@ -81,8 +87,8 @@ pub struct ImportBatchReport {
 /// The conflict-check state of one import, carried from batch to batch.
 #[derive(Debug, Default)]
 pub struct ImportState {
-    /// Subject key (hashed) → owner and kind of the first record of this import on it.
-    seen: HashMap<u64, (PrefCode, RecordKind), std::hash::BuildHasherDefault<PreHashed>>,
+    /// Subject key (its digest) → owner and kind of the first record of this import on it.
+    seen: HashMap<i64, (PrefCode, RecordKind), std::hash::BuildHasherDefault<PreHashed>>,
     /// Whether storage already held records when the import began (then each subject is
     /// also looked up there).
     check_storage: Option<bool>,
@@ -101,12 +107,6 @@ impl ImportState {
     pub fn take_collected(&mut self) -> Option<CollectedIndex> {
         self.collected.take()
     }
-}
-
-fn key_hash(k: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    k.hash(&mut h);
-    h.finish()
 }
 
 fn problem(line: u64, field: &str, code: &str, message: impl Into<String>) -> LineProblem {
@@ -213,12 +213,8 @@ fn item_from_value(
         .map_err(|e| from_registry(line, &e))?;
     let row = record_row(&new_id("rec"), &file, &life, now).map_err(|e| from_service(line, e))?;
     // The row's keys are the subject keys plus the partial ones (`index::search_keys`).
-    let subjects = row
-        .keys
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| !koban_registry::index::is_partial_key(k))
-        .map(|(place, k)| (key_hash(k), place))
+    let subjects = (0..row.keys.len())
+        .filter(|&place| !koban_registry::index::is_partial_key(&row.keys[place]))
         .collect();
     let digests = (
         row.keys.iter().map(|k| registry_digest(k)).collect(),
@@ -471,8 +467,8 @@ impl Koban {
                 match check(&mut *tx, state, &item, check_storage).await? {
                     Some(p) => report.rejected.push(p),
                     None => {
-                        for (hash, _) in &item.subjects {
-                            state.seen.entry(*hash).or_insert((item.owner, item.kind));
+                        for (digest, _) in item.subject_keys() {
+                            state.seen.entry(digest).or_insert((item.owner, item.kind));
                         }
                         rows.push(item.row);
                         digests.push(item.digests);
@@ -568,9 +564,8 @@ async fn check(
     item: &ImportItem,
     check_storage: bool,
 ) -> Result<Option<LineProblem>, ServiceError> {
-    for &(hash, place) in &item.subjects {
-        let k = item.subject(place);
-        if let Some((owner, kind)) = state.seen.get(&hash) {
+    for (digest, k) in item.subject_keys() {
+        if let Some((owner, kind)) = state.seen.get(&digest) {
             if *owner == item.owner {
                 return Ok(Some(problem(
                     item.line,
@@ -590,8 +585,8 @@ async fn check(
         }
     }
     if check_storage {
-        for &(_, place) in &item.subjects {
-            for row in tx.registry_by_key(item.subject(place)).await? {
+        for (_, k) in item.subject_keys() {
+            for row in tx.registry_by_key(k).await? {
                 let live = matches!(
                     row.state.as_str(),
                     "pending_verification" | "active" | "located"

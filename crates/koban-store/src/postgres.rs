@@ -1022,21 +1022,18 @@ impl crate::Tx for PgTx {
         &mut self,
         rows: &[crate::RegistryRow],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut first = None;
-        let mut all = Vec::with_capacity(rows.len());
+        let mut seqs = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(10_000) {
-            let seqs = insert_registry_batch(&mut self.tx, chunk).await?;
-            first = first.or(seqs.iter().min().copied());
-            all.extend(seqs);
+            seqs.extend(insert_registry_batch(&mut self.tx, chunk).await?);
         }
-        if let Some(first) = first {
+        if let Some(first) = seqs.iter().min() {
             sqlx::query(sql::SET_REGISTRY_PENDING)
                 .bind(first)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
         }
-        Ok(all)
+        Ok(seqs)
     }
 
     async fn registry_index_pending(&mut self) -> Result<Option<i64>, StoreError> {
@@ -1055,43 +1052,43 @@ impl crate::Tx for PgTx {
         let Some(from) = self.registry_index_pending().await? else {
             return Ok(0);
         };
-        if let Some(c) = collected {
-            let max_seq: Option<i64> = sqlx::query_scalar(sql::REGISTRY_MAX_SEQ)
-                .fetch_one(&mut *self.tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-            if c.covers(from, max_seq) {
-                let (keys, names) = c.into_sorted()?;
-                insert_index_rows(&mut self.tx, &keys, &names).await?;
-                sqlx::query(sql::CLEAR_REGISTRY_PENDING)
-                    .execute(&mut *self.tx)
+        let collected = match collected {
+            Some(c) => {
+                let max_seq: Option<i64> = sqlx::query_scalar(sql::REGISTRY_MAX_SEQ)
+                    .fetch_one(&mut *self.tx)
                     .await
                     .map_err(StoreError::from_sqlx)?;
-                return Ok((keys.len() + names.len()) as u64);
+                c.covers(from, max_seq).then_some(c)
             }
-        }
-        let mut builder = crate::IndexRowsBuilder::start()?;
-        let mut after = from.saturating_sub(1);
-        loop {
-            let rows = sqlx::query(sql::REGISTRY_TERMS_FROM)
-                .bind(after)
-                .bind(crate::INDEX_BUILD_PAGE)
-                .fetch_all(&mut *self.tx)
-                .await?;
-            let mut terms = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let seq: i64 = r.try_get(0)?;
-                terms.push((seq, r.try_get::<String, _>(1)?));
-                after = seq;
+            None => None,
+        };
+        let (keys, names) = match collected {
+            Some(c) => c.into_sorted()?,
+            None => {
+                let mut builder = crate::IndexRowsBuilder::start()?;
+                let mut after = from.saturating_sub(1);
+                loop {
+                    let rows = sqlx::query(sql::REGISTRY_TERMS_FROM)
+                        .bind(after)
+                        .bind(crate::INDEX_BUILD_PAGE)
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                    let mut terms = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let seq: i64 = r.try_get(0)?;
+                        terms.push((seq, r.try_get::<String, _>(1)?));
+                        after = seq;
+                    }
+                    let last = (rows.len() as i64) < crate::INDEX_BUILD_PAGE;
+                    // The hand-over blocks only while the builder is two pages behind.
+                    builder.push(terms)?;
+                    if last {
+                        break;
+                    }
+                }
+                builder.finish()?
             }
-            let last = (rows.len() as i64) < crate::INDEX_BUILD_PAGE;
-            // The hand-over blocks only while the builder is two pages behind.
-            builder.push(terms)?;
-            if last {
-                break;
-            }
-        }
-        let (keys, names) = builder.finish()?;
+        };
         insert_index_rows(&mut self.tx, &keys, &names).await?;
         sqlx::query(sql::CLEAR_REGISTRY_PENDING)
             .execute(&mut *self.tx)

@@ -863,6 +863,29 @@ fn insert_registry_rows(
     Ok(seqs)
 }
 
+/// The index rows of every record from `from` on, from the terms each record holds: the
+/// connection reads them page by page while the builder's thread parses and hashes them.
+fn read_index_rows(conn: &Connection, from: i64) -> Result<crate::IndexRows, StoreError> {
+    let mut builder = crate::IndexRowsBuilder::start()?;
+    let mut after = from.saturating_sub(1);
+    let mut page = conn.prepare_cached(&q(sql::REGISTRY_TERMS_FROM))?;
+    loop {
+        let mut rows = page.query(params![after, crate::INDEX_BUILD_PAGE])?;
+        let mut terms = Vec::with_capacity(crate::INDEX_BUILD_PAGE as usize);
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            terms.push((seq, r.get::<_, String>(1)?));
+            after = seq;
+        }
+        let last = (terms.len() as i64) < crate::INDEX_BUILD_PAGE;
+        builder.push(terms)?;
+        if last {
+            break;
+        }
+    }
+    builder.finish()
+}
+
 /// Writes index rows; callers pass them sorted, so the B-tree inserts stay local.
 fn insert_index_rows(
     conn: &Connection,
@@ -1194,17 +1217,23 @@ impl Store for SqliteStore {
     }
 
     async fn bulk_batch_done(&self) -> Result<(), StoreError> {
-        let state = self.writer.state.lock().await;
+        let state = self.writer.state.clone().lock_owned().await;
         // With a transaction open, another writer is mid-batch: leave the log to it. The
         // copy (and the database sync that ends it) holds up the writer, which is why only
         // a bulk load asks for it: in steady use the checkpoint thread copies the log
         // without anyone waiting, and the file is cut back past `WAL_RESTART_BYTES`.
-        if !state.open {
+        if state.open {
+            return Ok(());
+        }
+        // The copy and the sync wait for the disk; keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
             state
                 .conn
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Sqlite(format!("WAL copy task: {e}")))?
     }
 
     async fn close(&self) {
@@ -2043,33 +2072,18 @@ impl Tx for SqliteTx {
         else {
             return Ok(0);
         };
-        if let Some(c) = collected {
-            let max_seq: Option<i64> = conn.query_row(sql::REGISTRY_MAX_SEQ, [], |r| r.get(0))?;
-            if c.covers(from, max_seq) {
-                let (keys, names) = c.into_sorted()?;
-                insert_index_rows(conn, &keys, &names)?;
-                exec(conn, &q(sql::CLEAR_REGISTRY_PENDING), [])?;
-                return Ok((keys.len() + names.len()) as u64);
+        let collected = match collected {
+            Some(c) => {
+                let max_seq: Option<i64> =
+                    conn.query_row(sql::REGISTRY_MAX_SEQ, [], |r| r.get(0))?;
+                c.covers(from, max_seq).then_some(c)
             }
-        }
-        let mut builder = crate::IndexRowsBuilder::start()?;
-        let mut after = from.saturating_sub(1);
-        let mut page = conn.prepare_cached(&q(sql::REGISTRY_TERMS_FROM))?;
-        loop {
-            let mut rows = page.query(params![after, crate::INDEX_BUILD_PAGE])?;
-            let mut terms = Vec::with_capacity(crate::INDEX_BUILD_PAGE as usize);
-            while let Some(r) = rows.next()? {
-                let seq: i64 = r.get(0)?;
-                terms.push((seq, r.get::<_, String>(1)?));
-                after = seq;
-            }
-            let last = (terms.len() as i64) < crate::INDEX_BUILD_PAGE;
-            builder.push(terms)?;
-            if last {
-                break;
-            }
-        }
-        let (keys, names) = builder.finish()?;
+            None => None,
+        };
+        let (keys, names) = match collected {
+            Some(c) => c.into_sorted()?,
+            None => read_index_rows(conn, from)?,
+        };
         insert_index_rows(conn, &keys, &names)?;
         exec(conn, &q(sql::CLEAR_REGISTRY_PENDING), [])?;
         Ok((keys.len() + names.len()) as u64)
@@ -2610,6 +2624,10 @@ mod tests {
                 tx.insert_registry_records_deferred(&[row("rec_x", &["K|x"], &[])])
                     .await
                     .unwrap();
+            } else {
+                // The load's records are exactly the pending ones: the build takes the
+                // collected rows instead of reading the records.
+                assert!(collected.covers(1, Some(n as i64)));
             }
             let built = tx
                 .build_registry_index(collect.then_some(collected))
