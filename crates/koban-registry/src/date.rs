@@ -54,7 +54,34 @@ pub fn parse_date_of_birth(field: &str, s: &str, today: Date) -> Result<Date, Re
 
 /// The date as `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+    let mut s = String::with_capacity(10);
+    push_date(&mut s, d);
+    s
+}
+
+/// Appends the date as `YYYY-MM-DD`. Index keys of every imported person carry one, and
+/// the formatting machinery was a visible part of a bulk load, so years of four digits
+/// are written digit by digit.
+pub fn push_date(s: &mut String, d: Date) {
+    fn digits(s: &mut String, n: u32, width: u32) {
+        for place in (0..width).rev() {
+            let digit = (n / 10u32.pow(place)) % 10;
+            s.push(char::from(b'0' + digit as u8));
+        }
+    }
+    match u32::try_from(d.year) {
+        Ok(year) if year <= 9999 && d.month <= 99 && d.day <= 99 => {
+            digits(s, year, 4);
+            s.push('-');
+            digits(s, u32::from(d.month), 2);
+            s.push('-');
+            digits(s, u32::from(d.day), 2);
+        }
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(s, "{:04}-{:02}-{:02}", d.year, d.month, d.day);
+        }
+    }
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
@@ -171,6 +198,21 @@ mod tests {
 
     fn d(s: &str) -> Date {
         Date::parse(s).unwrap()
+    }
+
+    #[test]
+    fn dates_are_written_as_the_formatter_writes_them() {
+        for (year, month, day) in [
+            (2025, 6, 1),
+            (1900, 12, 31),
+            (999, 1, 2),
+            (0, 1, 1),
+            (-5, 3, 4),
+            (10_000, 1, 1),
+        ] {
+            let date = Date { year, month, day };
+            assert_eq!(format_date(date), format!("{year:04}-{month:02}-{day:02}"));
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use koban_names::NameKey;
 use serde::{Deserialize, Serialize};
 
 use crate::Date;
-use crate::date::{check_date_of_birth, format_date, serde_date, serde_opt_date};
+use crate::date::{check_date_of_birth, serde_date, serde_opt_date};
 use crate::document::{REGISTRY_STATE, TravelDocumentId};
 use crate::error::RegistryError;
 use crate::plate::Plate;
@@ -671,7 +671,14 @@ impl RecordFile {
         let person = |n: &PersonName, dob: Date| {
             n.exact_forms()
                 .into_iter()
-                .map(|f| format!("P|{f}|{}", format_date(dob)))
+                .map(|f| {
+                    let mut key = String::with_capacity(f.len() + 13);
+                    key.push_str("P|");
+                    key.push_str(&f);
+                    key.push('|');
+                    crate::date::push_date(&mut key, dob);
+                    key
+                })
                 .collect::<Vec<_>>()
         };
         match self {

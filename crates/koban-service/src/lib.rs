@@ -421,7 +421,13 @@ pub(crate) fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(
 /// A new random identifier with a readable prefix, e.g. `usr_0190f3…`. UUIDv7 keeps ids
 /// roughly time-ordered, which keeps B-tree inserts local.
 pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    let mut buf = uuid::Uuid::encode_buffer();
+    let hex = uuid::Uuid::now_v7().simple().encode_lower(&mut buf);
+    let mut id = String::with_capacity(prefix.len() + 1 + hex.len());
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(hex);
+    id
 }
 
 /// Checks an id taken from a request path before it reaches storage.

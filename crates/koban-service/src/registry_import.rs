@@ -16,11 +16,13 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 
 use koban_org::PrefCode;
-use koban_registry::{Date, Lifecycle, RecordKind, RegistryError, compatible, date::jst_date};
+use koban_registry::{
+    Date, Lifecycle, RecordFile, RecordKind, RegistryError, compatible, date::jst_date,
+};
 use koban_store::{CollectedIndex, RegistryRow, registry_digest};
 use serde::Serialize;
 
-use crate::registry::{parse_file, record_row};
+use crate::registry::{parse_file, parse_file_json, record_row};
 use crate::{Koban, LineProblem, RequestCtx, ServiceError, new_id};
 
 /// Most lines in one import batch (one transaction).
@@ -133,18 +135,23 @@ fn from_registry(line: u64, e: &RegistryError) -> LineProblem {
     problem(line, e.field().unwrap_or(""), e.code(), e.to_string())
 }
 
-/// Parses the owner, entry metadata and file of one line's JSON object.
-fn item_from_value(
+/// Who registered a record in the source system, and when (microseconds).
+struct EntryMeta {
+    owner: PrefCode,
+    entered_by: String,
+    entered_at: i64,
+}
+
+/// Reads a line's `owner_pref`, `entered_by` and `entered_on` members.
+fn entry_meta(
     line: u64,
-    mut v: serde_json::Value,
-    importer: &str,
+    owner_pref: Option<serde_json::Value>,
+    entered_by: Option<serde_json::Value>,
+    entered_on: Option<serde_json::Value>,
     now: i64,
     today: Date,
-) -> Result<ImportItem, LineProblem> {
-    let obj = v
-        .as_object_mut()
-        .ok_or_else(|| problem(line, "", "invalid_json", "a line is one JSON object"))?;
-    let owner = match obj.remove("owner_pref") {
+) -> Result<EntryMeta, LineProblem> {
+    let owner = match owner_pref {
         Some(serde_json::Value::String(s)) => PrefCode::parse(&s)
             .map_err(|e| problem(line, "owner_pref", "invalid_format", e.to_string()))?,
         Some(_) => {
@@ -164,7 +171,7 @@ fn item_from_value(
             ));
         }
     };
-    let entered_by = match obj.remove("entered_by") {
+    let entered_by = match entered_by {
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s,
         None => "import".to_string(),
         Some(_) => {
@@ -176,7 +183,7 @@ fn item_from_value(
             ));
         }
     };
-    let entered_at = match obj.remove("entered_on") {
+    let entered_at = match entered_on {
         Some(serde_json::Value::String(s)) => {
             let d = koban_registry::date::parse_date("entered_on", &s)
                 .map_err(|e| from_registry(line, &e))?;
@@ -201,17 +208,63 @@ fn item_from_value(
             ));
         }
     };
+    Ok(EntryMeta {
+        owner,
+        entered_by,
+        entered_at,
+    })
+}
+
+/// Parses the owner, entry metadata and file of one line's JSON object (a CSV record,
+/// nested by its dotted columns).
+fn item_from_value(
+    line: u64,
+    mut v: serde_json::Value,
+    importer: &str,
+    now: i64,
+    today: Date,
+) -> Result<ImportItem, LineProblem> {
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| problem(line, "", "invalid_json", "a line is one JSON object"))?;
+    let meta = entry_meta(
+        line,
+        obj.remove("owner_pref"),
+        obj.remove("entered_by"),
+        obj.remove("entered_on"),
+        now,
+        today,
+    )?;
     let file = parse_file(v).map_err(|e| from_service(line, e))?;
+    item_from_file(line, meta, &file, importer, now, today)
+}
+
+/// Validates a parsed file and builds its storage row, digests included.
+fn item_from_file(
+    line: u64,
+    meta: EntryMeta,
+    file: &RecordFile,
+    importer: &str,
+    now: i64,
+    today: Date,
+) -> Result<ImportItem, LineProblem> {
     if let Some(e) = file.validate(today).first() {
         return Err(from_registry(line, e));
     }
     let importer = koban_registry::Actor {
         user: importer.to_string(),
-        pref: owner,
+        pref: meta.owner,
     };
-    let life = Lifecycle::imported(file.kind(), owner, &entered_by, entered_at, &importer, now)
-        .map_err(|e| from_registry(line, &e))?;
-    let row = record_row(&new_id("rec"), &file, &life, now).map_err(|e| from_service(line, e))?;
+    let life = Lifecycle::imported(
+        file.kind(),
+        meta.owner,
+        &meta.entered_by,
+        meta.entered_at,
+        &importer,
+        now,
+    )
+    .map_err(|e| from_registry(line, &e))?;
+    let row = record_row(&new_id("rec"), file, &life, now).map_err(|e| from_service(line, e))?;
     // The row's keys are the subject keys plus the partial ones (`index::search_keys`).
     let subjects = (0..row.keys.len())
         .filter(|&place| !koban_registry::index::is_partial_key(&row.keys[place]))
@@ -225,12 +278,23 @@ fn item_from_value(
     );
     Ok(ImportItem {
         line,
-        owner,
+        owner: meta.owner,
         kind: file.kind(),
         subjects,
         digests,
         row,
     })
+}
+
+/// The members of a JSON line that are not fields of its record file. Reading them first
+/// (the file's own members are skipped unparsed) lets the file be parsed straight from the
+/// text into its typed struct.
+#[derive(serde::Deserialize)]
+struct LineHead {
+    kind: Option<serde_json::Value>,
+    owner_pref: Option<serde_json::Value>,
+    entered_by: Option<serde_json::Value>,
+    entered_on: Option<serde_json::Value>,
 }
 
 /// Parses one JSON Lines line: a record file (with `kind`) plus `owner_pref` and,
@@ -249,9 +313,28 @@ pub fn parse_json_line(
             "a line is at most 64 KiB",
         ));
     }
-    let v: serde_json::Value =
+    // serde reads a struct from an array too (by position); a line must be an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(problem(
+            line,
+            "",
+            "invalid_json",
+            "a line is one JSON object",
+        ));
+    }
+    let head: LineHead =
         serde_json::from_str(text).map_err(|e| problem(line, "", "invalid_json", e.to_string()))?;
-    item_from_value(line, v, importer, now, jst_date(now))
+    let today = jst_date(now);
+    let meta = entry_meta(
+        line,
+        head.owner_pref,
+        head.entered_by,
+        head.entered_on,
+        now,
+        today,
+    )?;
+    let file = parse_file_json(head.kind, text).map_err(|e| from_service(line, e))?;
+    item_from_file(line, meta, &file, importer, now, today)
 }
 
 /// Columns whose cells are numbers.
@@ -656,6 +739,68 @@ mod tests {
             parse_json_line(2, "{", "cli:test", NOW).unwrap_err().code,
             "invalid_json"
         );
+    }
+
+    /// JSON lines are parsed straight from their text into the typed file; CSV records go
+    /// through a JSON tree. Both must give the same rows and name the same bad fields.
+    #[test]
+    fn json_lines_parse_as_the_json_tree_does() {
+        let lines = [
+            r#"{"caution":{"armed":true},"date_of_birth":"1962-11-10","descriptors":{"sex":"male"},"kind":"wanted","name":{"kana":"ササキ アヤ","kanji":"佐々木 彩","latin":"SASAKI AYA"},"owner_pref":"20","warrant":{"expires_on":"2099-01-01","issued_on":"2025-01-01","issuing_court":"東京地方裁判所","offence":"窃盗","warrant_number":"W0"}}"#,
+            r#"{"circumstances":"帰宅せず","date_of_birth":"1945-12-28","descriptors":{"description":"青い上着","sex":"female"},"juvenile":false,"kind":"missing","last_seen_on":"2025-06-01","last_seen_place":"新宿駅","name":{"kana":"オオタニ ミサキ","kanji":"大谷 美咲"},"owner_pref":"03","vulnerable":true,"entered_by":"src-user-7","entered_on":"2025-07-01"}"#,
+            r#"{"kind":"unidentified","owner_pref":"13","found_on":"2025-02-01","found_place":"隅田川","deceased":true,"estimated_age":[30,40],"descriptors":{"sex":"male","height_cm":170}}"#,
+            r#"{"colour":"白","kind":"stolen_vehicle","make":"マツダ","model":"デミオ","owner_pref":"24","plate":"豊橋 498 み 9286","stolen_on":"2019-06-05","vehicle_id":"MXPA10-0000002"}"#,
+            r#"{"kind":"stolen_plate","owner_pref":"37","plate":"足立 526 そ 2502","plates_taken":1,"stolen_on":"2021-06-03"}"#,
+            r#"{"firearm":{"calibre":"9mm","make":"Glock","serial":"G000000001"},"firearm_type":"拳銃","kind":"stolen_firearm","owner_pref":"21","stolen_on":"2021-06-10"}"#,
+            r#"{"article_type":"ノートパソコン","brand":"","kind":"stolen_article","number":{"kind":"serial","number":"SN0000000011"},"owner_pref":"10","stolen_on":"2023-03-22"}"#,
+            r#"{"document":{"document_type":"passport","issuing_state":"JPN","number":"SF0000017"},"kind":"travel_document","owner_pref":"47","reported_on":"2019-06-04","status":"lost","holder":{"latin":"SATO HANAKO"},"holder_date_of_birth":"1990-01-02"}"#,
+            // Bad lines: a field of the wrong type, a missing field (top level and
+            // nested), a bad value, bad metadata, an unknown kind, no kind.
+            r#"{"kind":"stolen_plate","owner_pref":"37","plate":"足立 526 そ 2502","plates_taken":"one","stolen_on":"2021-06-03"}"#,
+            r#"{"kind":"stolen_plate","owner_pref":"37","plate":"足立 526 そ 2502","stolen_on":"2021-06-03"}"#,
+            r#"{"firearm":{"make":"Glock","serial":"G000000001"},"firearm_type":"拳銃","kind":"stolen_firearm","owner_pref":"21","stolen_on":"2021-06-10"}"#,
+            r#"{"kind":"stolen_plate","owner_pref":"37","plate":"足立 526 ん 2502","plates_taken":1,"stolen_on":"2021-06-03"}"#,
+            r#"{"kind":"stolen_plate","owner_pref":"99","plate":"足立 526 そ 2502","plates_taken":1,"stolen_on":"2021-06-03"}"#,
+            r#"{"kind":"stolen_plate","owner_pref":"37","entered_on":"2999-01-01","plate":"足立 526 そ 2502","plates_taken":1,"stolen_on":"2021-06-03"}"#,
+            r#"{"kind":"stolen_plate","owner_pref":37,"plate":"足立 526 そ 2502","plates_taken":1,"stolen_on":"2021-06-03"}"#,
+            r#"{"kind":"boat","owner_pref":"37"}"#,
+            r#"{"kind":7,"owner_pref":"37"}"#,
+            r#"{"owner_pref":"37","plate":"足立 526 そ 2502"}"#,
+        ];
+        for text in lines {
+            let direct = parse_json_line(3, text, "cli:test", NOW);
+            let tree = item_from_value(
+                3,
+                serde_json::from_str(text).unwrap(),
+                "cli:test",
+                NOW,
+                jst_date(NOW),
+            );
+            match (direct, tree) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!((a.owner, a.kind), (b.owner, b.kind), "{text}");
+                    assert_eq!(a.row.file, b.row.file, "{text}");
+                    assert_eq!(a.row.lifecycle, b.row.lifecycle, "{text}");
+                    assert_eq!((&a.row.keys, &a.row.names), (&b.row.keys, &b.row.names));
+                    assert_eq!((&a.subjects, &a.digests), (&b.subjects, &b.digests));
+                    assert_ne!(a.row.id, b.row.id, "each record gets an id of its own");
+                }
+                (Err(a), Err(b)) => {
+                    assert_eq!(
+                        (a.line, &a.field, &a.code),
+                        (3, &b.field, &b.code),
+                        "{text}"
+                    );
+                    assert!(!a.field.is_empty(), "{text}: {a:?}");
+                }
+                (a, b) => panic!("{text}: direct {a:?}, through a tree {b:?}"),
+            }
+        }
+        // A line must be an object, though serde would read a struct from an array.
+        for text in [r#"["stolen_plate","37"]"#, "7", r#""x""#] {
+            let p = parse_json_line(4, text, "cli:test", NOW).unwrap_err();
+            assert_eq!((p.line, p.code.as_str()), (4, "invalid_json"), "{text}");
+        }
     }
 
     #[test]

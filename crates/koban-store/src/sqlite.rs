@@ -77,6 +77,15 @@ const WRITER_CACHE_KIB: i64 = -16_384;
 /// Page cache of the connections that only checkpoint the WAL (SQLite's default).
 const CHECKPOINTER_CACHE_KIB: i64 = -2_048;
 
+/// Dirty pages the writer may hold before it spills some into the WAL in the middle of a
+/// transaction (SQLite spills as soon as the cache is full). A spilled page is also
+/// copied into the open statement's journal, a temporary file, so a bulk-load batch
+/// (tens of megabytes, past the writer's cache) paid for every page it spilled three
+/// times: the statement journal, the WAL, and again at commit when it changed later. Up
+/// to this many pages (128 MiB) a transaction stays in memory and is written once, at
+/// commit; small transactions never come near it.
+const WRITER_SPILL_PAGES: i64 = 32_768;
+
 /// Statements kept prepared per connection.
 const STATEMENT_CACHE: usize = 64;
 
@@ -309,6 +318,7 @@ impl SqliteStore {
             )));
         }
         configure(&write, sync, WRITER_CACHE_KIB)?;
+        write.pragma_update(None, "cache_spill", WRITER_SPILL_PAGES)?;
         migrate(&mut write)?;
         // The checkpoint thread (see `spawn_checkpointer`) does this work instead; once a
         // checkpoint has let the WAL start over, its file is cut back to 64 MiB.
