@@ -397,6 +397,66 @@ fn stored_requests_without_escalation_still_read() {
 }
 
 #[test]
+fn stored_lifecycles_leave_out_the_entry_message_the_fields_imply() {
+    let importer = actor("loader", 27);
+    let imported = Lifecycle::imported(
+        RecordKind::StolenPlate,
+        PrefCode::new(13).unwrap(),
+        "legacy-user",
+        T0,
+        &importer,
+        T0 + MIN,
+    )
+    .unwrap();
+    let mut verified = active(RecordKind::Wanted);
+    confirm(&mut verified, "r1", 27, T0 + 2 * MIN);
+    let entered = Lifecycle::enter(RecordKind::Missing, &actor("enterer", 13), T0).unwrap();
+    for l in [&imported, &verified, &entered] {
+        let json = serde_json::to_string(l).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v.get("history").is_none(), "{json}");
+        assert!(!json.contains("\"entry\""), "{json}");
+        assert!(!json.contains("\"from\":null"), "{json}");
+        assert_eq!(
+            v.get("later").map_or(0, |l| l.as_array().unwrap().len()),
+            l.history().len() - 1
+        );
+        assert_eq!(&serde_json::from_str::<Lifecycle>(&json).unwrap(), l);
+        // The form written before: the whole history, `from` as null.
+        let mut old = v.clone();
+        let o = old.as_object_mut().unwrap();
+        o.remove("later");
+        o.insert("history".into(), serde_json::to_value(l.history()).unwrap());
+        assert!(old.to_string().contains("\"from\":null"));
+        assert_eq!(&serde_json::from_value::<Lifecycle>(old).unwrap(), l);
+    }
+    // The entry message and `from: null` were over a third of an imported lifecycle.
+    let lean = serde_json::to_string(&imported).unwrap();
+    let mut whole = serde_json::to_value(&imported).unwrap();
+    whole.as_object_mut().unwrap().remove("later");
+    whole["history"] = serde_json::to_value(imported.history()).unwrap();
+    let whole = whole.to_string();
+    assert!(lean.len() * 3 <= whole.len() * 2, "{lean} against {whole}");
+    // A history whose first entry is not the one the fields imply is stored whole.
+    let mut v = serde_json::to_value(&entered).unwrap();
+    let mut first = serde_json::to_value(&entered.history()[0]).unwrap();
+    first["actor"] = "someone-else".into();
+    v["history"] = serde_json::json!([first]);
+    let unusual: Lifecycle = serde_json::from_value(v).unwrap();
+    assert_eq!(unusual.history()[0].actor, "someone-else");
+    let json = serde_json::to_string(&unusual).unwrap();
+    assert!(
+        json.contains("\"history\"") && !json.contains("\"later\""),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), unusual);
+    // Both forms at once are refused rather than guessed at.
+    let mut both = serde_json::to_value(&verified).unwrap();
+    both["history"] = serde_json::to_value(verified.history()).unwrap();
+    assert!(serde_json::from_value::<Lifecycle>(both).is_err());
+}
+
+#[test]
 fn empty_values_are_left_out_of_stored_lifecycles_and_explicit_ones_still_read() {
     let fresh = active(RecordKind::StolenVehicle);
     let json = serde_json::to_string(&fresh).unwrap();
@@ -576,6 +636,9 @@ proptest! {
         if l.state() == RecordState::Located {
             prop_assert!(l.located().is_some());
         }
+        // Whatever the messages did, the stored form reads back as the same lifecycle.
+        let stored = serde_json::to_string(&l).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Lifecycle>(&stored).unwrap(), l);
     }
 
     /// The sweep, run at any times, re-sends each unanswered request at most MAX_RESENDS

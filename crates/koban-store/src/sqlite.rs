@@ -768,7 +768,7 @@ fn tombstone_from_row(r: &Row<'_>) -> Result<crate::TombstoneRow, StoreError> {
 }
 
 /// Records written per multi-row `INSERT` (ten parameters each).
-const RECORDS_PER_INSERT: usize = 32;
+const RECORDS_PER_INSERT: usize = 128;
 
 /// Index rows written per multi-row `INSERT`. An index rebuild writes tens of millions of
 /// rows; one statement execution each spent more on binding, stepping and resetting the
