@@ -529,6 +529,36 @@ impl CollectedIndex {
     pub(crate) fn into_sorted(self) -> Result<IndexRows, StoreError> {
         sort_at_once(self.keys, self.names)
     }
+
+    /// The key rows sorted and without repeats, while the name rows are still being
+    /// sorted on a thread of their own: the final pass of a load runs on one connection
+    /// and otherwise leaves the second core idle, so the keys are written meanwhile.
+    pub(crate) fn into_sorted_keys(self) -> Result<(Vec<(i64, i64)>, SortingNames), StoreError> {
+        let mut names = self.names;
+        let sorting = std::thread::Builder::new()
+            .name("koban-index-sort".into())
+            .spawn(move || {
+                sort_unique(&mut names);
+                names
+            })
+            .map_err(|e| StoreError::Thread(format!("starting the name sort: {e}")))?;
+        let mut keys = self.keys;
+        sort_unique(&mut keys);
+        Ok((keys, SortingNames(sorting)))
+    }
+}
+
+/// Name rows being sorted (see [`CollectedIndex::into_sorted_keys`]).
+#[derive(Debug)]
+pub(crate) struct SortingNames(std::thread::JoinHandle<Vec<(i64, i64, i64)>>);
+
+impl SortingNames {
+    /// The sorted name rows, once the thread is done.
+    pub(crate) fn finish(self) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        self.0
+            .join()
+            .map_err(|_| StoreError::Thread("sorting the name rows panicked".into()))
+    }
 }
 
 /// Sorts key rows and name rows (without repeats) on two threads at once.

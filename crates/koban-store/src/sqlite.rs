@@ -2090,13 +2090,22 @@ impl Tx for SqliteTx {
             }
             None => None,
         };
-        let (keys, names) = match collected {
-            Some(c) => c.into_sorted()?,
-            None => read_index_rows(conn, from)?,
+        let rows = match collected {
+            Some(c) => {
+                let (keys, names) = c.into_sorted_keys()?;
+                insert_index_rows(conn, &keys, &[])?;
+                let names = names.finish()?;
+                insert_index_rows(conn, &[], &names)?;
+                keys.len() + names.len()
+            }
+            None => {
+                let (keys, names) = read_index_rows(conn, from)?;
+                insert_index_rows(conn, &keys, &names)?;
+                keys.len() + names.len()
+            }
         };
-        insert_index_rows(conn, &keys, &names)?;
         exec(conn, &q(sql::CLEAR_REGISTRY_PENDING), [])?;
-        Ok((keys.len() + names.len()) as u64)
+        Ok(rows as u64)
     }
 
     async fn update_registry_record(
