@@ -49,6 +49,14 @@ pub struct Summary {
     pub sha256: String,
 }
 
+/// Batches stored between two WAL restarts (`Store::bulk_batch_done`). The copy that lets
+/// the WAL start over holds up the next batch, syncs included; between restarts the
+/// checkpoint thread copies each committed batch while the next one is being built, so
+/// the restart finds only the last batch left to copy. Every batch restarting it made
+/// that wait part of every batch; the WAL now peaks at about this many batches (a few
+/// hundred megabytes at the default batch size).
+const BATCHES_PER_WAL_RESTART: u64 = 4;
+
 /// One parsed batch from the reader thread.
 struct Batch {
     items: Vec<ImportItem>,
@@ -114,6 +122,7 @@ pub async fn import(
     let mut summary = Summary::default();
     let mut rx = Some(rx);
     let mut bar_drawn = false;
+    let mut batches = 0u64;
     loop {
         // The channel is blocking; wait for it off the async workers.
         let Some(r) = rx.take() else { break };
@@ -133,7 +142,10 @@ pub async fn import(
                 let done = koban
                     .system_import_records(operator, &source, &b.sha256, b.items, &mut state)
                     .await?;
-                koban.store().bulk_batch_done().await?;
+                batches += 1;
+                if batches % BATCHES_PER_WAL_RESTART == 0 {
+                    koban.store().bulk_batch_done().await?;
+                }
                 summary.store_seconds += t_store.elapsed().as_secs_f64();
                 write_problems(report, &source, &done.rejected, &mut bar_drawn)?;
                 summary.rejected += done.rejected.len() as u64;
