@@ -59,25 +59,19 @@ pub fn format_date(d: Date) -> String {
     s
 }
 
-/// Appends the date as `YYYY-MM-DD`. Index keys of every imported person carry one, and
-/// the formatting machinery was a visible part of a bulk load, so years of four digits
-/// are written digit by digit.
+/// Appends the date as `YYYY-MM-DD` (index keys of every imported person carry one).
 pub fn push_date(s: &mut String, d: Date) {
-    fn digits(s: &mut String, n: u32, width: u32) {
-        for place in (0..width).rev() {
-            let digit = (n / 10u32.pow(place)) % 10;
-            s.push(char::from(b'0' + digit as u8));
-        }
-    }
+    use crate::text::push_decimal;
     match u32::try_from(d.year) {
-        Ok(year) if year <= 9999 && d.month <= 99 && d.day <= 99 => {
-            digits(s, year, 4);
+        Ok(year) => {
+            push_decimal(s, year, 4);
             s.push('-');
-            digits(s, u32::from(d.month), 2);
+            push_decimal(s, u32::from(d.month), 2);
             s.push('-');
-            digits(s, u32::from(d.day), 2);
+            push_decimal(s, u32::from(d.day), 2);
         }
-        _ => {
+        // A negative year (which no check lets through) is left to the formatter.
+        Err(_) => {
             use std::fmt::Write;
             let _ = write!(s, "{:04}-{:02}-{:02}", d.year, d.month, d.day);
         }

@@ -157,15 +157,7 @@ impl Plate {
         key.push('|');
         key.push(self.kana);
         key.push('|');
-        // The serial in decimal, most significant digit first, without leading zeros.
-        let mut started = false;
-        for place in [10_000u16, 1_000, 100, 10, 1] {
-            let digit = (self.serial / place) % 10;
-            if digit != 0 || started || place == 1 {
-                started = true;
-                key.push(char::from(b'0' + digit as u8));
-            }
-        }
+        crate::text::push_decimal(key, u32::from(self.serial), 1);
     }
 
     /// True if a query plate (possibly without place) names this plate.

@@ -525,11 +525,6 @@ impl CollectedIndex {
                 == i64::try_from(self.records).ok()
     }
 
-    /// The rows sorted and without repeats.
-    pub(crate) fn into_sorted(self) -> Result<IndexRows, StoreError> {
-        sort_at_once(self.keys, self.names)
-    }
-
     /// The key rows sorted and without repeats, while the name rows are still being
     /// sorted on a thread of their own: the final pass of a load runs on one connection
     /// and otherwise leaves the second core idle, so the keys are written meanwhile.
@@ -628,6 +623,22 @@ impl IndexRowsBuilder {
             Some(Err(e)) => Err(e),
             _ => Err(StoreError::Thread("the index build stopped early".into())),
         }
+    }
+
+    /// Hands over one page of the stored terms after a cursor (at most
+    /// [`INDEX_BUILD_PAGE`] records, in sequence order) and returns the cursor of the next
+    /// page: `None` once a page was short, so it was the last. Both backends page through
+    /// the records with it and differ only in how they read a page.
+    pub(crate) fn push_page(
+        &mut self,
+        page: Vec<(i64, String)>,
+    ) -> Result<Option<i64>, StoreError> {
+        let next = match page.last() {
+            Some(&(seq, _)) if page.len() as i64 >= INDEX_BUILD_PAGE => Some(seq),
+            _ => None,
+        };
+        self.push(page)?;
+        Ok(next)
     }
 
     /// Waits for the rows of every page pushed.
@@ -787,8 +798,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Tidies up after a bulk load: SQLite folds the write-ahead log back into the database
     /// and cuts it to nothing; PostgreSQL refreshes the registry tables' planner statistics.
     async fn checkpoint(&self) -> Result<(), StoreError>;
-    /// Called by a bulk load between its batches. SQLite copies the committed log into the
-    /// database now, so that the next batch writes the WAL over from its start instead of
+    /// Called by a bulk load between its batches (every few batches). SQLite copies the
+    /// committed log into the database now, so that the next batch writes the WAL over from its start instead of
     /// growing the file: the checkpoint thread never catches up with a writer that begins
     /// its next transaction at once, and a growing file costs the kernel a fresh, zeroed
     /// block for every page. PostgreSQL has nothing to do.

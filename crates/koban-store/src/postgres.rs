@@ -1062,39 +1062,40 @@ impl crate::Tx for PgTx {
             }
             None => None,
         };
-        let (keys, names) = match collected {
-            Some(c) => c.into_sorted()?,
+        let rows = match collected {
+            Some(c) => {
+                // The keys are written while the names still sort.
+                let (keys, names) = c.into_sorted_keys()?;
+                insert_index_rows(&mut self.tx, &keys, &[]).await?;
+                let names = names.finish()?;
+                insert_index_rows(&mut self.tx, &[], &names).await?;
+                keys.len() + names.len()
+            }
             None => {
                 let mut builder = crate::IndexRowsBuilder::start()?;
-                let mut after = from.saturating_sub(1);
-                loop {
-                    let rows = sqlx::query(sql::REGISTRY_TERMS_FROM)
-                        .bind(after)
+                let mut after = Some(from.saturating_sub(1));
+                while let Some(cursor) = after {
+                    let terms = sqlx::query(sql::REGISTRY_TERMS_FROM)
+                        .bind(cursor)
                         .bind(crate::INDEX_BUILD_PAGE)
                         .fetch_all(&mut *self.tx)
-                        .await?;
-                    let mut terms = Vec::with_capacity(rows.len());
-                    for r in &rows {
-                        let seq: i64 = r.try_get(0)?;
-                        terms.push((seq, r.try_get::<String, _>(1)?));
-                        after = seq;
-                    }
-                    let last = (rows.len() as i64) < crate::INDEX_BUILD_PAGE;
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get::<String, _>(1)?)))
+                        .collect::<Result<Vec<(i64, String)>, sqlx::Error>>()?;
                     // The hand-over blocks only while the builder is two pages behind.
-                    builder.push(terms)?;
-                    if last {
-                        break;
-                    }
+                    after = builder.push_page(terms)?;
                 }
-                builder.finish()?
+                let (keys, names) = builder.finish()?;
+                insert_index_rows(&mut self.tx, &keys, &names).await?;
+                keys.len() + names.len()
             }
         };
-        insert_index_rows(&mut self.tx, &keys, &names).await?;
         sqlx::query(sql::CLEAR_REGISTRY_PENDING)
             .execute(&mut *self.tx)
             .await
             .map_err(StoreError::from_sqlx)?;
-        Ok((keys.len() + names.len()) as u64)
+        Ok(rows as u64)
     }
 
     async fn update_registry_record(

@@ -877,21 +877,15 @@ fn insert_registry_rows(
 /// connection reads them page by page while the builder's thread parses and hashes them.
 fn read_index_rows(conn: &Connection, from: i64) -> Result<crate::IndexRows, StoreError> {
     let mut builder = crate::IndexRowsBuilder::start()?;
-    let mut after = from.saturating_sub(1);
     let mut page = conn.prepare_cached(&q(sql::REGISTRY_TERMS_FROM))?;
-    loop {
-        let mut rows = page.query(params![after, crate::INDEX_BUILD_PAGE])?;
-        let mut terms = Vec::with_capacity(crate::INDEX_BUILD_PAGE as usize);
-        while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            terms.push((seq, r.get::<_, String>(1)?));
-            after = seq;
-        }
-        let last = (terms.len() as i64) < crate::INDEX_BUILD_PAGE;
-        builder.push(terms)?;
-        if last {
-            break;
-        }
+    let mut after = Some(from.saturating_sub(1));
+    while let Some(cursor) = after {
+        let terms = page
+            .query_map(params![cursor, crate::INDEX_BUILD_PAGE], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        after = builder.push_page(terms)?;
     }
     builder.finish()
 }
