@@ -24,6 +24,9 @@ use koban_access::Roles;
 use koban_audit::{AuditEvent, Checkpoint, Hash, StoredCheckpoint, StoredEvent};
 use koban_org::{OrgUnit, PrefCode, UnitKind};
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod backend_tests;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -571,8 +574,9 @@ fn sort_at_once(
     Ok((keys, names))
 }
 
-/// Records whose index rows [`Tx::build_registry_index`] reads per page.
-pub(crate) const INDEX_BUILD_PAGE: i64 = 100_000;
+/// Records whose index rows [`Tx::build_registry_index`] reads per page. Tests page
+/// through far fewer, so that loads of a few thousand records cross page boundaries.
+pub(crate) const INDEX_BUILD_PAGE: i64 = if cfg!(test) { 1_000 } else { 100_000 };
 
 /// Pages of stored terms the index builder's thread may have queued.
 const INDEX_BUILD_PAGES_QUEUED: usize = 2;

@@ -768,12 +768,12 @@ fn tombstone_from_row(r: &Row<'_>) -> Result<crate::TombstoneRow, StoreError> {
 }
 
 /// Records written per multi-row `INSERT` (ten parameters each).
-const RECORDS_PER_INSERT: usize = 128;
+pub(crate) const RECORDS_PER_INSERT: usize = 128;
 
 /// Index rows written per multi-row `INSERT`. An index rebuild writes tens of millions of
 /// rows; one statement execution each spent more on binding, stepping and resetting the
 /// statement than on the B-tree insert itself.
-const INDEX_ROWS_PER_INSERT: usize = 256;
+pub(crate) const INDEX_ROWS_PER_INSERT: usize = 256;
 
 /// Writes `rows` `per` at a time with the multi-row statement `many_sql(per)`, and the
 /// rest one at a time with `one_sql`; `bind` lists one row's parameters. Calls `after`
@@ -2520,30 +2520,7 @@ mod tests {
         assert_eq!(swept.len(), 1);
     }
 
-    fn row(id: &str, keys: &[&str], names: &[(&str, i64)]) -> crate::RegistryRow {
-        crate::RegistryRow {
-            id: id.into(),
-            kind: "wanted".into(),
-            owner_pref: crate::pref_of("13", "test").unwrap(),
-            state: "active".into(),
-            entered_at_us: 1,
-            updated_at_us: 1,
-            validation_due_us: 2,
-            file: "{}".into(),
-            lifecycle: "{}".into(),
-            keys: keys.iter().map(|k| k.to_string()).collect(),
-            names: names.iter().map(|(t, d)| (t.to_string(), *d)).collect(),
-        }
-    }
-
-    async fn ids_by_key(tx: &mut Box<dyn Tx>, key: &str) -> Vec<String> {
-        tx.registry_by_key(key)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect()
-    }
+    use crate::backend_tests::{ids_by_key, row};
 
     #[tokio::test]
     async fn the_digest_migration_keeps_old_records_findable() {
@@ -2581,143 +2558,6 @@ mod tests {
         assert_eq!(a.id, "rec_a");
     }
 
-    /// `n` records `rec_{i}`, each with its own key, the key `K|shared` and the name
-    /// token `sato` born on a day of its own; returns the ids and the rows.
-    fn numbered_rows(
-        n: usize,
-        key: impl Fn(usize) -> String,
-    ) -> (Vec<String>, Vec<crate::RegistryRow>) {
-        let ids: Vec<String> = (0..n).map(|i| format!("rec_{i}")).collect();
-        let rows = (0..n)
-            .map(|i| {
-                row(
-                    &ids[i],
-                    &[&key(i), "K|shared"],
-                    &[("sato", 19800101 + i as i64)],
-                )
-            })
-            .collect();
-        (ids, rows)
-    }
-
-    fn digests_of(rows: &[crate::RegistryRow]) -> Vec<crate::RecordDigests> {
-        rows.iter()
-            .map(|r| {
-                (
-                    r.keys.iter().map(|k| crate::registry_digest(k)).collect(),
-                    r.names
-                        .iter()
-                        .map(|(t, d)| (crate::registry_digest(t), *d))
-                        .collect(),
-                )
-            })
-            .collect()
-    }
-
-    /// The index a bulk load builds from the rows it collected is the one reading the
-    /// records back gives; where the collected rows do not cover exactly the pending
-    /// records (here one stored by someone else after them), the build reads the records.
-    #[tokio::test]
-    async fn collected_index_rows_build_what_reading_the_records_builds() {
-        let n = RECORDS_PER_INSERT * 3 + 5;
-        let (_, rows) = numbered_rows(n, |i| format!("K|{}", i % 40));
-        let mut results = Vec::new();
-        for (collect, foreign) in [(false, false), (true, false), (true, true)] {
-            let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(&dir.path().join("t.sqlite3"), SqliteSync::Normal)
-                .await
-                .unwrap();
-            let mut tx = store.begin().await.unwrap();
-            let mut collected = crate::CollectedIndex::default();
-            for part in [&rows[..n / 2], &rows[n / 2..]] {
-                let seqs = tx.insert_registry_records_deferred(part).await.unwrap();
-                collected.add(&seqs, &digests_of(part));
-            }
-            if foreign {
-                tx.insert_registry_records_deferred(&[row("rec_x", &["K|x"], &[])])
-                    .await
-                    .unwrap();
-            } else {
-                // The load's records are exactly the pending ones: the build takes the
-                // collected rows instead of reading the records.
-                assert!(collected.covers(1, Some(n as i64)));
-            }
-            let built = tx
-                .build_registry_index(collect.then_some(collected))
-                .await
-                .unwrap();
-            assert_eq!(tx.registry_index_pending().await.unwrap(), None);
-            let mut found = Vec::new();
-            for k in ["K|0", "K|39", "K|shared"] {
-                let mut ids = ids_by_key(&mut tx, k).await;
-                ids.sort();
-                found.push(ids);
-            }
-            let names = tx
-                .registry_name_candidates("sato", 19800101, 19800101 + n as i64, 10 * n as u32)
-                .await
-                .unwrap()
-                .len();
-            if foreign {
-                assert_eq!(ids_by_key(&mut tx, "K|x").await, vec!["rec_x"]);
-                assert_eq!(built, 3 * n as u64 + 1);
-            } else {
-                results.push((built, found, names));
-            }
-        }
-        assert_eq!(results[0], results[1]);
-        assert_eq!(results[0].0, 3 * n as u64);
-        assert_eq!(results[0].2, n);
-    }
-
-    /// Enough rows that records and index rows are written in full multi-row statements
-    /// and a remainder, with records already indexed the normal way in between.
-    #[tokio::test]
-    async fn a_large_deferred_build_writes_every_row_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.sqlite3"), SqliteSync::Normal)
-            .await
-            .unwrap();
-        let mut tx = store.begin().await.unwrap();
-        let n = INDEX_ROWS_PER_INSERT * 2 + 37;
-        let (ids, rows) = numbered_rows(n, |i| format!("K|{i}"));
-        let keys: Vec<String> = (0..n).map(|i| format!("K|{i}")).collect();
-        // More than one multi-row statement's worth indexed at once, by the sequence
-        // numbers the insert returns.
-        let now = n / 2..n / 2 + RECORDS_PER_INSERT + 5;
-        tx.insert_registry_records_deferred(&rows[..now.start])
-            .await
-            .unwrap();
-        tx.insert_registry_records(&rows[now.clone()])
-            .await
-            .unwrap();
-        for i in [now.start, now.start + RECORDS_PER_INSERT - 1, now.end - 1] {
-            assert_eq!(ids_by_key(&mut tx, &keys[i]).await, vec![ids[i].clone()]);
-        }
-        tx.insert_registry_records_deferred(&rows[now.end..])
-            .await
-            .unwrap();
-        // Two key rows and one name row per record; the one indexed at once is not
-        // written twice.
-        let built = tx.build_registry_index(None).await.unwrap();
-        assert_eq!(built, 3 * n as u64);
-        for i in [
-            0,
-            INDEX_ROWS_PER_INSERT - 1,
-            INDEX_ROWS_PER_INSERT,
-            n / 2,
-            n - 1,
-        ] {
-            assert_eq!(ids_by_key(&mut tx, &keys[i]).await, vec![ids[i].clone()]);
-        }
-        assert_eq!(tx.registry_by_key("K|shared").await.unwrap().len(), n);
-        let seqs = tx
-            .registry_name_candidates("sato", 19800101, 19800101 + n as i64, 10 * n as u32)
-            .await
-            .unwrap();
-        assert_eq!(seqs.len(), n);
-    }
-
     /// Once the largest sequence number is the largest integer, SQLite numbers new rows at
     /// random; the multi-row insert then reads each row's number back.
     #[tokio::test]
@@ -2745,69 +2585,6 @@ mod tests {
         for i in 0..n {
             assert_eq!(ids_by_key(&mut tx, &keys[i]).await, vec![ids[i].clone()]);
         }
-    }
-
-    #[tokio::test]
-    async fn a_deferred_load_is_found_once_built_and_reindexes_exactly() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.sqlite3"), SqliteSync::Normal)
-            .await
-            .unwrap();
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_registry_records(&[row("rec_now", &["K|1"], &[])])
-            .await
-            .unwrap();
-        tx.insert_registry_records_deferred(&[
-            row("rec_d1", &["K|1", "K|2"], &[("sato", 19800101)]),
-            row("rec_d2", &["K|3"], &[]),
-        ])
-        .await
-        .unwrap();
-        // Written normally during the load: indexed at once, and again by the build
-        // without a conflict.
-        tx.insert_registry_records(&[row("rec_mid", &["K|4"], &[])])
-            .await
-            .unwrap();
-        tx.insert_registry_records_deferred(&[row("rec_d3", &["K|5"], &[])])
-            .await
-            .unwrap();
-        assert!(tx.registry_index_pending().await.unwrap().is_some());
-        assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_now"]);
-        assert_eq!(ids_by_key(&mut tx, "K|4").await, vec!["rec_mid"]);
-        assert!(ids_by_key(&mut tx, "K|5").await.is_empty());
-        tx.build_registry_index(None).await.unwrap();
-        assert_eq!(tx.registry_index_pending().await.unwrap(), None);
-        assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_d1", "rec_now"]);
-        assert_eq!(ids_by_key(&mut tx, "K|5").await, vec!["rec_d3"]);
-        assert_eq!(ids_by_key(&mut tx, "K|4").await, vec!["rec_mid"]);
-        // A re-index replaces exactly the record's own rows.
-        tx.update_registry_record(&row("rec_d1", &["K|9"], &[]), true)
-            .await
-            .unwrap();
-        assert_eq!(ids_by_key(&mut tx, "K|1").await, vec!["rec_now"]);
-        assert!(ids_by_key(&mut tx, "K|2").await.is_empty());
-        assert_eq!(ids_by_key(&mut tx, "K|9").await, vec!["rec_d1"]);
-        assert!(
-            tx.registry_name_candidates("sato", 0, 99999999, 10)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        // An update that keeps the index leaves the terms alone.
-        tx.update_registry_record(&row("rec_d1", &[], &[]), false)
-            .await
-            .unwrap();
-        assert_eq!(ids_by_key(&mut tx, "K|9").await, vec!["rec_d1"]);
-        let left: i64 = tx_count(&mut tx).await;
-        assert_eq!(left, 5, "one key row per remaining key");
-    }
-
-    async fn tx_count(tx: &mut Box<dyn Tx>) -> i64 {
-        let mut n = 0;
-        for k in ["K|1", "K|3", "K|4", "K|5", "K|9", "K|2"] {
-            n += tx.registry_by_key(k).await.unwrap().len() as i64;
-        }
-        n
     }
 
     #[test]
