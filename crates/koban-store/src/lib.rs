@@ -798,9 +798,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn live_bounds(&self) -> Result<(u64, u64), StoreError>;
     /// Live events not yet handed to the event bus, oldest first.
     async fn live_outbox(&self, limit: u32) -> Result<Vec<LiveEventRow>, StoreError>;
-    /// Closes the pool, waiting for connections to finish.
     /// Tidies up after a bulk load: SQLite folds the write-ahead log back into the database
-    /// and cuts it to nothing; PostgreSQL refreshes the registry tables' planner statistics.
+    /// and starts the log over (the file keeps its size until it has been quiet for a
+    /// while); PostgreSQL refreshes the registry tables' planner statistics.
     async fn checkpoint(&self) -> Result<(), StoreError>;
     /// Called by a bulk load between its batches (every few batches). SQLite copies the
     /// committed log into the database now, so that the next batch writes the WAL over from its start instead of

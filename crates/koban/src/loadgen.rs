@@ -57,6 +57,8 @@ pub struct Outcome {
     pub latencies: Vec<Duration>,
     pub errors: u64,
     pub elapsed_s: f64,
+    /// When the slowest request was handed over, in seconds from the start (where known).
+    pub slowest_sent_s: Option<f64>,
 }
 
 /// Offers `total` requests at `rate` per second (cycling through `requests`) over
@@ -99,7 +101,7 @@ pub async fn run(
                         // A broken or timed-out connection is not reused.
                         conn = None;
                     }
-                    results.push((handed.elapsed(), answer == Ok(true)));
+                    results.push((handed, handed.elapsed(), answer == Ok(true)));
                 }
                 results
             })
@@ -119,7 +121,17 @@ pub async fn run(
     for w in workers {
         results.extend(w.await?);
     }
-    Ok(Outcome::of(results, start.elapsed().as_secs_f64()))
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let slowest_sent_s = results
+        .iter()
+        .max_by_key(|(_, latency, _)| *latency)
+        .map(|(handed, _, _)| handed.saturating_duration_since(start).as_secs_f64());
+    let mut outcome = Outcome::of(
+        results.into_iter().map(|(_, d, ok)| (d, ok)).collect(),
+        elapsed_s,
+    );
+    outcome.slowest_sent_s = slowest_sent_s;
+    Ok(outcome)
 }
 
 impl Outcome {
@@ -130,6 +142,7 @@ impl Outcome {
             latencies: results.into_iter().map(|(d, _)| d).collect(),
             errors,
             elapsed_s,
+            slowest_sent_s: None,
         }
     }
 }

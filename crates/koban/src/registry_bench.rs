@@ -450,6 +450,71 @@ fn machine_probe(seconds: f64) -> serde_json::Value {
     })
 }
 
+/// Time the host took this machine's virtual CPUs away (steal) and time they sat waiting
+/// for the disk (iowait), summed over CPUs, in seconds so far; from /proc/stat (Linux).
+fn host_steal_iowait_s() -> Option<(f64, f64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<f64> = s
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal …, in USER_HZ (100) ticks.
+    Some((f.get(7)? / 100.0, f.get(4)? / 100.0))
+}
+
+/// A thread that sleeps a millisecond at a time during the HTTP load and notes how much
+/// later than asked it woke. A request stalled while this thread woke on time was held
+/// up inside the server (a lock, the disk); one stalled together with it was held up by
+/// the machine (no CPU to run on).
+struct StallWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(f64, f64, u64)>,
+}
+
+/// Oversleeps past this count as a stall in the watch's report.
+const STALL_MS: f64 = 20.0;
+
+impl StallWatch {
+    fn start(origin: Instant) -> std::io::Result<StallWatch> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("koban-stall-watch".into())
+            .spawn(move || {
+                let (mut worst_ms, mut worst_at_s, mut stalls) = (0.0f64, 0.0f64, 0u64);
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = Instant::now();
+                    std::thread::sleep(Duration::from_millis(1));
+                    let late_ms = (t.elapsed().as_secs_f64() * 1e3 - 1.0).max(0.0);
+                    if late_ms > STALL_MS {
+                        stalls += 1;
+                    }
+                    if late_ms > worst_ms {
+                        worst_ms = late_ms;
+                        worst_at_s = t.duration_since(origin).as_secs_f64();
+                    }
+                }
+                (worst_ms, worst_at_s, stalls)
+            })?;
+        Ok(StallWatch { stop, handle })
+    }
+
+    fn finish(self) -> serde_json::Value {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match self.handle.join() {
+            Ok((worst_ms, at_s, stalls)) => json!({
+                "worst_late_ms": r3(worst_ms),
+                "worst_at_s": r3(at_s),
+                "late_over_20ms": stalls,
+            }),
+            Err(_) => json!(null),
+        }
+    }
+}
+
 fn dir_size_mib(p: &std::path::Path) -> f64 {
     std::fs::read_dir(p)
         .map(|rd| {
@@ -569,9 +634,6 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
         "imported {} records in {:.1} s ({import_per_s:.0}/s, {:.1} s storing, {:.1} s building {} index rows); {} rejected",
         s.loaded, s.seconds, s.store_seconds, s.index_seconds, s.index_rows, s.rejected
     );
-    if !b.keep_records {
-        let _ = std::fs::remove_file(&file);
-    }
     let token = login(&koban).await?;
     let ctx = RequestCtx {
         client_addr: Some("bench".into()),
@@ -682,6 +744,12 @@ async fn inner(b: &RegistryBench, url: &str, data: &std::path::Path) -> Result<s
     let base_stats = stats(base);
     let base_name_stats = stats(base_names);
     eprintln!("LIKE baseline: exact {base_stats}, names {base_name_stats}");
+    // Removed only now: freeing gigabytes keeps the file system busy for seconds after
+    // (on a disk mounted with online discard, commits waited on it), which is not part
+    // of what the inquiries measure.
+    if !b.keep_records {
+        let _ = std::fs::remove_file(&file);
+    }
 
     Ok(json!({
         "bench": "registry",
@@ -744,6 +812,9 @@ async fn http_load(
         .collect::<Result<Vec<_>, _>>()?;
     let probe = tokio::task::spawn_blocking(|| machine_probe(3.0)).await?;
     let cpu_before = process_cpu_s();
+    let host_before = host_steal_iowait_s();
+    let origin = Instant::now();
+    let watch = StallWatch::start(origin)?;
     let total = rate * seconds;
     let outcome = match b.http_client {
         HttpClient::Lean => {
@@ -764,6 +835,10 @@ async fn http_load(
         }
         HttpClient::Reqwest => reqwest_load(addr, token, bodies, rate, total).await?,
     };
+    let stall_watch = watch.finish();
+    let host = host_before
+        .zip(host_steal_iowait_s())
+        .map(|((s0, w0), (s1, w1))| json!({"steal_s": r3(s1 - s0), "iowait_s": r3(w1 - w0)}));
     let elapsed = outcome.elapsed_s;
     // The load generator runs in this process too, so this is client and server together.
     let cpu_cores = cpu_before
@@ -778,6 +853,17 @@ async fn http_load(
     s["errors"] = json!(outcome.errors);
     s["cpu_cores_used"] = json!(cpu_cores);
     s["machine_probe"] = probe;
+    // When the slowest request was handed over, beside the watch's worst wake-up.
+    s["slowest_sent_at_s"] = json!(outcome.slowest_sent_s.map(r3));
+    s["stall_watch"] = stall_watch;
+    s["host"] = json!(host);
+    // Wall-clock start, to line the run up with system traces and logs.
+    s["started_unix_s"] = json!(
+        (std::time::SystemTime::now() - origin.elapsed())
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| r3(d.as_secs_f64()))
+            .ok()
+    );
     Ok(s)
 }
 
